@@ -1,0 +1,48 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: run test install install-dev lint migrate lock bench clean
+
+$(VENV)/.installed: requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.lock $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createcachetable
+	$(BIN)/python manage.py compiletranslations
+
+## Install, migrate, load the demo data, start web + worker + beat; Ctrl-C stops them all.
+run: migrate
+	$(BIN)/python manage.py load_demo
+	$(BIN)/honcho start -f Procfile.dev
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+## The whole suite: lint, migrations in step with models, translations complete, tests.
+test: lint
+	$(BIN)/python manage.py compiletranslations
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Re-pin the lock files after changing pyproject.toml.
+lock: install-dev
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --quiet --extra dev --generate-hashes -o requirements-dev.lock
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

@@ -1,0 +1,52 @@
+from allauth.account.adapter import DefaultAccountAdapter
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from notifications.services import sms_send
+from portal.models import User
+from portal.phones import LANGUAGE_REGION, PhoneField
+
+
+def request_region(request) -> str | None:
+    """The country a typed national number most likely belongs to, from the UI language."""
+    return LANGUAGE_REGION.get(translation.get_language() or "")
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    """Phone numbers live on our User model; codes go out through the SMS transport."""
+
+    def phone_form_field(self, **kwargs):
+        return PhoneField(default_region=request_region(self.request), **kwargs)
+
+    def set_phone(self, user, phone, verified):
+        user.phone = phone
+        user.phone_verified = verified
+        user.save(update_fields=["phone", "phone_verified"])
+
+    def get_phone(self, user):
+        if not user.phone:
+            return None
+        return user.phone.as_e164, user.phone_verified
+
+    def set_phone_verified(self, user, phone):
+        User.objects.filter(pk=user.pk, phone=phone).update(phone_verified=True)
+        user.phone_verified = True
+
+    def get_user_by_phone(self, phone):
+        return User.objects.filter(phone=phone).order_by("pk").first()
+
+    def send_verification_code_sms(self, user, phone, code, **kwargs):
+        language = getattr(user, "language", None) or translation.get_language()
+        with translation.override(language):
+            body = _("%(code)s is your Landport code. Do not share it.") % {"code": code}
+        sms_send(to=phone, body=body)
+
+    def save_user(self, request, user, form, commit=True):
+        user = super().save_user(request, user, form, commit=False)
+        user.display_name = form.cleaned_data.get("display_name", "") or ""
+        user.language = translation.get_language() or user.language
+        if not user.email:
+            user.email = None
+        if commit:
+            user.save()
+        return user

@@ -1,0 +1,47 @@
+"""Officer roles are Django groups; their permissions are kept in step on every migrate.
+
+Other apps add their models' permissions to ROLE_PERMISSIONS as they arrive; a
+permission that does not exist (yet) is skipped.
+"""
+
+from django.utils.translation import gettext_noop
+
+CUSTOMS_OFFICER = gettext_noop("Customs officer")
+BORDER_INSPECTION_OFFICER = gettext_noop("Border inspection officer")
+PORT_OPERATOR = gettext_noop("Port operator")
+SUPERVISOR = gettext_noop("Supervisor")
+
+_READ_REFERENCE = [
+    "portal.view_port",
+    "portal.view_organisation",
+    "portal.view_vehicle",
+    "portal.view_driver",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    CUSTOMS_OFFICER: [*_READ_REFERENCE, "portal.verify_organisation"],
+    BORDER_INSPECTION_OFFICER: [*_READ_REFERENCE],
+    PORT_OPERATOR: [*_READ_REFERENCE, "portal.change_port"],
+    SUPERVISOR: [
+        *_READ_REFERENCE,
+        "portal.verify_organisation",
+        "portal.change_port",
+        "portal.view_user",
+        "portal.view_auditevent",
+    ],
+}
+OFFICER_ROLES = list(ROLE_PERMISSIONS)
+
+
+def roles_sync(**kwargs):
+    from django.contrib.auth.models import Group, Permission
+
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            found = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if found:
+                wanted.append(found)
+        group.permissions.set(wanted)

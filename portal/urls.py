@@ -1,0 +1,57 @@
+from allauth.account.decorators import secure_admin_login
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from portal import api, views
+
+admin.site.login = secure_admin_login(admin.site.login)
+admin.site.site_header = "Landport"
+
+api_v1 = [
+    path("me/", api.MeApi.as_view(), name="me"),
+    path("firms/", api.FirmListApi.as_view(), name="firms"),
+    path("firms/<int:firm_id>/", api.FirmDetailApi.as_view(), name="firm"),
+    path("firms/<int:firm_id>/members/", api.MemberListApi.as_view(), name="members"),
+    path("firms/<int:firm_id>/members/<int:membership_id>/", api.MemberDetailApi.as_view(), name="member"),
+    path("firms/<int:firm_id>/invitations/", api.InvitationCreateApi.as_view(), name="invitations"),
+    path("firms/<int:firm_id>/drivers/", api.DriverListApi.as_view(), name="drivers"),
+    path("firms/<int:firm_id>/vehicles/", api.VehicleListApi.as_view(), name="vehicles"),
+    path("firms/<int:firm_id>/vehicles/<int:vehicle_id>/", api.VehicleDetailApi.as_view(), name="vehicle"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]
+
+firm = [
+    path("", views.firm_detail, name="firm_detail"),
+    path("members/", views.firm_members, name="firm_members"),
+    path("members/<int:membership_id>/role/", views.member_role, name="member_role"),
+    path("members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
+    path("invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+    path("drivers/", views.firm_drivers, name="firm_drivers"),
+    path("drivers/<int:driver_id>/remove/", views.driver_remove, name="driver_remove"),
+    path("vehicles/", views.firm_vehicles, name="firm_vehicles"),
+    path("vehicles/<int:vehicle_id>/", views.vehicle_edit, name="vehicle_edit"),
+    path("vehicles/<int:vehicle_id>/delete/", views.vehicle_delete, name="vehicle_delete"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("language/", views.language_set, name="language_set"),
+    path("profile/", views.profile, name="profile"),
+    path("profile/driver/", views.driver_profile, name="driver_profile"),
+    path("profile/api-token/", views.api_token_rotate, name="api_token_rotate"),
+    path("firms/new/", views.firm_create, name="firm_create"),
+    path("firms/<int:firm_id>/", include(firm)),
+    path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"))),
+]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
