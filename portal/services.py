@@ -89,9 +89,17 @@ def organisation_create(
             code="duplicate_registration_number",
             extra={"field": "registration_number"},
         )
-    organisation = Organisation.objects.create(
-        name=name.strip(), kind=kind, country=country, registration_number=number
-    )
+    try:
+        with transaction.atomic():
+            organisation = Organisation.objects.create(
+                name=name.strip(), kind=kind, country=country, registration_number=number
+            )
+    except IntegrityError:  # registered by someone else a moment ago
+        raise ApplicationError(
+            _("A firm with this registration number is already registered."),
+            code="duplicate_registration_number",
+            extra={"field": "registration_number"},
+        ) from None
     Membership.objects.create(organisation=organisation, user=user, role=Role.ADMIN)
     audit_log(actor=user, action="organisation.created", obj=organisation, organisation=organisation)
     return organisation
