@@ -21,7 +21,8 @@ class AccountAdapter(DefaultAccountAdapter):
     def set_phone(self, user, phone, verified):
         user.phone = phone
         user.phone_verified = verified
-        user.save(update_fields=["phone", "phone_verified"])
+        if user.pk:  # during sign-up the user is saved afterwards, by save_user
+            user.save(update_fields=["phone", "phone_verified"])
 
     def get_phone(self, user):
         if not user.phone:

@@ -69,8 +69,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.middleware.UserLanguageMiddleware",
-    "portal.middleware.StaffMfaRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.middleware.StaffMfaRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
@@ -141,7 +141,11 @@ LOGIN_REDIRECT_URL = "home"
 ACCOUNT_ADAPTER = "portal.adapters.AccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"phone", "email"}
-ACCOUNT_SIGNUP_FIELDS = ["phone*", "email", "password1"]
+# Phone or email (the form asks for one of them); a password is optional: codes by SMS work without.
+ACCOUNT_SIGNUP_FIELDS = ["phone", "email", "password1"]
+# allauth warns when a login method is not a required signup field; our signup form
+# requires one of phone and email itself (portal.signup.SignupExtraForm.clean).
+SILENCED_SYSTEM_CHECKS = ["account.W001"]
 ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = False
 ACCOUNT_PHONE_VERIFICATION_ENABLED = True
@@ -174,7 +178,8 @@ LANGUAGES = [
     ("kk", _("Kazakh")),
     ("mn", _("Mongolian")),
 ]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale_allauth: django-allauth has no Kazakh catalogue of its own; ours fills it.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_allauth"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
