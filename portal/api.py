@@ -1,16 +1,31 @@
 """REST API for accounts and firms, with the same permissions as the pages."""
 
 from django.shortcuts import get_object_or_404
+from django.utils import translation
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.utils import extend_schema, inline_serializer
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView as DrfAPIView
 
 from portal import selectors, services
 from portal.models import Invitation, Organisation, Role, Vehicle
 from portal.permissions import firm_access
+
+
+class APIView(DrfAPIView):
+    """Answers in the signed-in user's language, as the pages do.
+
+    The user is known only once DRF has authenticated the request (a token is not
+    seen by the middleware), hence here rather than in UserLanguageMiddleware.
+    """
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.user.is_authenticated and request.user.language:
+            translation.activate(request.user.language)
+            request.LANGUAGE_CODE = request.user.language
 
 
 class UserOutput(serializers.Serializer):
