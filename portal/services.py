@@ -325,17 +325,23 @@ def invitation_problem(invitation: Invitation | None) -> str | None:
     return None
 
 
+def _invitation_claim(invitation: Invitation, user: User) -> bool:
+    """Of any number of concurrent accepts, exactly one updates the row and gets True."""
+    now = timezone.now()
+    return bool(
+        Invitation.objects.filter(
+            pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+        ).update(accepted_at=now, accepted_by=user)
+    )
+
+
 @transaction.atomic
 def invitation_accept(*, token: str, user: User) -> Invitation:
     invitation = Invitation.objects.select_related("organisation").filter(token=token).first()
     problem = invitation_problem(invitation)
     if problem:
         raise ApplicationError(problem, code="invitation_closed")
-    # Claim it: of two concurrent accepts exactly one updates the row.
-    claimed = Invitation.objects.filter(
-        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).update(accepted_at=timezone.now(), accepted_by=user)
-    if not claimed:
+    if not _invitation_claim(invitation, user):
         raise ApplicationError(_("This invitation has already been used."), code="invitation_closed")
     organisation = invitation.organisation
     try:

@@ -35,7 +35,9 @@ def _redis_available() -> str | None:
 
 def _missing(marker: str) -> str | None:
     if marker == "postgres":
-        return None if connection.vendor == "postgresql" else "needs PostgreSQL: set DATABASE_URL=postgres://..."
+        return (
+            None if connection.vendor == "postgresql" else "needs PostgreSQL: set DATABASE_URL=postgres://..."
+        )
     if marker == "redis":
         return _redis_available()
     if marker == "browser":

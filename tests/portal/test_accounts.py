@@ -40,12 +40,21 @@ def sms_code(outbox) -> str:
 def test_sign_up_by_phone_typed_nationally_then_verify_with_sms_code(client, sms_outbox):
     response = client.post(
         reverse("account_signup"),
-        {"phone_0": "KZ", "phone_1": "8 701 123 45 67", "display_name": "Nurlan", "email": "", "password1": ""},
+        {
+            "phone_0": "KZ",
+            "phone_1": "8 701 123 45 67",
+            "display_name": "Nurlan",
+            "email": "",
+            "password1": "",
+        },
     )
     assert response.status_code == 302
     user = User.objects.get()
     assert (user.phone.as_e164, user.phone_verified, user.display_name, user.email) == (
-        "+77011234567", False, "Nurlan", None,
+        "+77011234567",
+        False,
+        "Nurlan",
+        None,
     )
     assert [m.to for m in sms_outbox] == ["+77011234567"]
     assert "is your Landport code" in sms_outbox[0].body
@@ -68,7 +77,9 @@ def test_wrong_sms_code_is_refused_and_changes_nothing(client, sms_outbox):
 
 def test_sign_up_with_a_taken_phone_is_refused(client, sms_outbox):
     UserFactory(phone="+77011234567")
-    response = client.post(reverse("account_signup"), {"phone_0": "KZ", "phone_1": "87011234567", "password1": ""})
+    response = client.post(
+        reverse("account_signup"), {"phone_0": "KZ", "phone_1": "87011234567", "password1": ""}
+    )
     # allauth prevents account enumeration: the form looks accepted, but no second
     # account appears and the owner of the number is told by SMS... or nothing is sent.
     assert User.objects.filter(phone="+77011234567").count() == 1
@@ -78,7 +89,9 @@ def test_sign_up_with_a_taken_phone_is_refused(client, sms_outbox):
 def test_malformed_phone_on_sign_up_shows_the_error_in_russian(client):
     client.cookies["django_language"] = "ru"
     response = client.post(
-        reverse("account_signup"), {"phone_0": "KZ", "phone_1": "12", "password1": ""}, HTTP_ACCEPT_LANGUAGE="ru"
+        reverse("account_signup"),
+        {"phone_0": "KZ", "phone_1": "12", "password1": ""},
+        HTTP_ACCEPT_LANGUAGE="ru",
     )
     assert response.status_code == 200
     assert User.objects.count() == 0
@@ -87,7 +100,9 @@ def test_malformed_phone_on_sign_up_shows_the_error_in_russian(client):
 
 def test_sign_in_by_sms_code_with_national_number(client, sms_outbox):
     user = UserFactory(phone="+77010000001")
-    response = client.post(reverse("account_request_login_code"), {"phone_0": "KZ", "phone_1": "8 701 000 00 01"})
+    response = client.post(
+        reverse("account_request_login_code"), {"phone_0": "KZ", "phone_1": "8 701 000 00 01"}
+    )
     assert response.status_code == 302
     assert [m.to for m in sms_outbox] == ["+77010000001"]
     response = client.post(reverse("account_confirm_login_code"), {"code": sms_code(sms_outbox)})
@@ -119,7 +134,9 @@ def test_wrong_password_is_refused(client):
     assert "_auth_user_id" not in client.session
 
 
-def test_too_many_code_requests_for_one_number_are_rate_limited(sms_outbox, django_capture_on_commit_callbacks):
+def test_too_many_code_requests_for_one_number_are_rate_limited(
+    sms_outbox, django_capture_on_commit_callbacks
+):
     """SMS pumping: fresh sessions asking codes for one number are refused after three."""
     from django.test import Client
 
@@ -127,7 +144,9 @@ def test_too_many_code_requests_for_one_number_are_rate_limited(sms_outbox, djan
     statuses = []
     for _ in range(6):
         with django_capture_on_commit_callbacks(execute=True):
-            response = Client().post(reverse("account_request_login_code"), {"phone_0": "KZ", "phone_1": "87010000001"})
+            response = Client().post(
+                reverse("account_request_login_code"), {"phone_0": "KZ", "phone_1": "87010000001"}
+            )
         statuses.append(response.status_code)
     assert statuses == [302, 302, 302, 200, 200, 200]  # 200: the form again, with the error
     assert "Too many" in response.content.decode()
@@ -135,7 +154,9 @@ def test_too_many_code_requests_for_one_number_are_rate_limited(sms_outbox, djan
 
 
 def test_sign_up_needs_a_phone_or_an_email(client):
-    response = client.post(reverse("account_signup"), {"phone_0": "KZ", "phone_1": "", "email": "", "password1": ""})
+    response = client.post(
+        reverse("account_signup"), {"phone_0": "KZ", "phone_1": "", "email": "", "password1": ""}
+    )
     assert response.status_code == 200
     assert "phone number or an email" in response.content.decode()
     assert User.objects.count() == 0

@@ -56,7 +56,12 @@ def _post_actions(firm):
     return {
         "edit_firm": (
             reverse("firm_detail", args=[org]),
-            {"name": "Renamed", "kind": "logistics", "country": "KZ", "registration_number": firm.organisation.registration_number},
+            {
+                "name": "Renamed",
+                "kind": "logistics",
+                "country": "KZ",
+                "registration_number": firm.organisation.registration_number,
+            },
             {"admin_a"},
         ),
         "invite_member": (
@@ -85,7 +90,11 @@ def _post_actions(firm):
             {"plate": "998 ZZZ 02", "country": "KZ", "kind": "tanker"},
             {"admin_a", "dispatcher_a"},
         ),
-        "delete_vehicle": (reverse("vehicle_delete", args=[org, firm.vehicle.pk]), {}, {"admin_a", "dispatcher_a"}),
+        "delete_vehicle": (
+            reverse("vehicle_delete", args=[org, firm.vehicle.pk]),
+            {},
+            {"admin_a", "dispatcher_a"},
+        ),
         "remove_driver": (
             reverse("driver_remove", args=[org, firm.driver.driver.pk]),
             {},
@@ -127,30 +136,75 @@ def test_firm_actions(personas, firm_a, client_as, persona, action):
 API = [
     # method, url builder, body, roles allowed, success status
     ("get", lambda a: f"/api/v1/firms/{a.organisation.pk}/", None, MEMBERS, 200),
-    ("put", lambda a: f"/api/v1/firms/{a.organisation.pk}/",
-     lambda a: {"name": "X", "kind": "logistics", "country": "KZ", "registration_number": a.organisation.registration_number},
-     {"admin_a"}, 200),
+    (
+        "put",
+        lambda a: f"/api/v1/firms/{a.organisation.pk}/",
+        lambda a: {
+            "name": "X",
+            "kind": "logistics",
+            "country": "KZ",
+            "registration_number": a.organisation.registration_number,
+        },
+        {"admin_a"},
+        200,
+    ),
     ("get", lambda a: f"/api/v1/firms/{a.organisation.pk}/members/", None, MEMBERS, 200),
-    ("patch", lambda a: f"/api/v1/firms/{a.organisation.pk}/members/{a.organisation.memberships.get(user=a.declarant).pk}/",
-     lambda a: {"role": "dispatcher"}, {"admin_a"}, 200),
-    ("delete", lambda a: f"/api/v1/firms/{a.organisation.pk}/members/{a.organisation.memberships.get(user=a.declarant).pk}/",
-     None, {"admin_a"}, 204),
-    ("post", lambda a: f"/api/v1/firms/{a.organisation.pk}/invitations/",
-     lambda a: {"role": "driver", "phone": "+77015550000"}, {"admin_a"}, 201),
+    (
+        "patch",
+        lambda a: (
+            f"/api/v1/firms/{a.organisation.pk}/members/{a.organisation.memberships.get(user=a.declarant).pk}/"
+        ),
+        lambda a: {"role": "dispatcher"},
+        {"admin_a"},
+        200,
+    ),
+    (
+        "delete",
+        lambda a: (
+            f"/api/v1/firms/{a.organisation.pk}/members/{a.organisation.memberships.get(user=a.declarant).pk}/"
+        ),
+        None,
+        {"admin_a"},
+        204,
+    ),
+    (
+        "post",
+        lambda a: f"/api/v1/firms/{a.organisation.pk}/invitations/",
+        lambda a: {"role": "driver", "phone": "+77015550000"},
+        {"admin_a"},
+        201,
+    ),
     ("get", lambda a: f"/api/v1/firms/{a.organisation.pk}/drivers/", None, MEMBERS, 200),
     ("get", lambda a: f"/api/v1/firms/{a.organisation.pk}/vehicles/", None, MEMBERS, 200),
-    ("post", lambda a: f"/api/v1/firms/{a.organisation.pk}/vehicles/",
-     lambda a: {"plate": "555 QQQ 01", "country": "KZ", "kind": "rigid"}, {"admin_a", "dispatcher_a"}, 201),
+    (
+        "post",
+        lambda a: f"/api/v1/firms/{a.organisation.pk}/vehicles/",
+        lambda a: {"plate": "555 QQQ 01", "country": "KZ", "kind": "rigid"},
+        {"admin_a", "dispatcher_a"},
+        201,
+    ),
     ("get", lambda a: f"/api/v1/firms/{a.organisation.pk}/vehicles/{a.vehicle.pk}/", None, MEMBERS, 200),
-    ("put", lambda a: f"/api/v1/firms/{a.organisation.pk}/vehicles/{a.vehicle.pk}/",
-     lambda a: {"plate": "556 QQQ 01", "country": "KZ", "kind": "rigid"}, {"admin_a", "dispatcher_a"}, 200),
-    ("delete", lambda a: f"/api/v1/firms/{a.organisation.pk}/vehicles/{a.vehicle.pk}/", None,
-     {"admin_a", "dispatcher_a"}, 204),
+    (
+        "put",
+        lambda a: f"/api/v1/firms/{a.organisation.pk}/vehicles/{a.vehicle.pk}/",
+        lambda a: {"plate": "556 QQQ 01", "country": "KZ", "kind": "rigid"},
+        {"admin_a", "dispatcher_a"},
+        200,
+    ),
+    (
+        "delete",
+        lambda a: f"/api/v1/firms/{a.organisation.pk}/vehicles/{a.vehicle.pk}/",
+        None,
+        {"admin_a", "dispatcher_a"},
+        204,
+    ),
 ]
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-@pytest.mark.parametrize(("method", "url", "body", "allowed", "ok"), API, ids=[f"{a[0]}-{i}" for i, a in enumerate(API)])
+@pytest.mark.parametrize(
+    ("method", "url", "body", "allowed", "ok"), API, ids=[f"{a[0]}-{i}" for i, a in enumerate(API)]
+)
 def test_firm_api(personas, firm_a, api_as, persona, method, url, body, allowed, ok):
     client = api_as(personas[persona])
     response = getattr(client, method)(url(firm_a), body(firm_a) if body else None, format="json")

@@ -25,24 +25,35 @@ def test_registering_a_firm_makes_the_user_its_admin_unverified(django_user_mode
     assert AuditEvent.objects.filter(action="organisation.created", object_id=str(firm.pk)).count() == 1
 
 
-@pytest.mark.parametrize(("country", "number", "message"), [
-    ("KZ", "040840000551", "not a valid BIN"),
-    ("CN", "91110000600037341X", "not a valid Unified Social Credit Code"),
-    ("MN", "<b>", "letters and digits"),
-])
+@pytest.mark.parametrize(
+    ("country", "number", "message"),
+    [
+        ("KZ", "040840000551", "not a valid BIN"),
+        ("CN", "91110000600037341X", "not a valid Unified Social Credit Code"),
+        ("MN", "<b>", "letters and digits"),
+    ],
+)
 def test_invalid_registration_number_is_refused(country, number, message):
     with pytest.raises(ApplicationError, match=message):
-        services.organisation_create(user=UserFactory(), name="X", kind="logistics", country=country,
-                                     registration_number=number)
+        services.organisation_create(
+            user=UserFactory(), name="X", kind="logistics", country=country, registration_number=number
+        )
     assert Organisation.objects.count() == 0
 
 
 def test_duplicate_registration_number_is_refused(firm_a):
     with pytest.raises(ApplicationError) as exc:
-        services.organisation_create(user=UserFactory(), name="Copy", kind="logistics", country="KZ",
-                                     registration_number=firm_a.organisation.registration_number)
+        services.organisation_create(
+            user=UserFactory(),
+            name="Copy",
+            kind="logistics",
+            country="KZ",
+            registration_number=firm_a.organisation.registration_number,
+        )
     assert exc.value.code == "duplicate_registration_number"
-    assert Organisation.objects.filter(registration_number=firm_a.organisation.registration_number).count() == 1
+    assert (
+        Organisation.objects.filter(registration_number=firm_a.organisation.registration_number).count() == 1
+    )
 
 
 def test_officer_verifies_a_firm_once(firm_a, officer_x):
@@ -55,8 +66,14 @@ def test_officer_verifies_a_firm_once(firm_a, officer_x):
 
 def test_changing_the_registration_number_needs_verification_again(firm_a, officer_x):
     services.organisation_verify(officer=officer_x, organisation=firm_a.organisation)
-    services.organisation_update(actor=firm_a.admin, organisation=firm_a.organisation, name="Alpha",
-                                 kind="logistics", country="CN", registration_number="91110000600037341L")
+    services.organisation_update(
+        actor=firm_a.admin,
+        organisation=firm_a.organisation,
+        name="Alpha",
+        kind="logistics",
+        country="CN",
+        registration_number="91110000600037341L",
+    )
     firm_a.organisation.refresh_from_db()
     assert firm_a.organisation.is_verified is False
 
@@ -92,7 +109,11 @@ def test_declarant_cannot_change_roles(firm_a):
 def test_invitation_by_phone_sends_an_sms_link(firm_a, sms_outbox, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         invitation = services.invitation_create(
-            actor=firm_a.admin, organisation=firm_a.organisation, role="driver", phone="8 701 555 44 33", region="KZ"
+            actor=firm_a.admin,
+            organisation=firm_a.organisation,
+            role="driver",
+            phone="8 701 555 44 33",
+            region="KZ",
         )
     assert invitation.phone.as_e164 == "+77015554433"
     assert [m.to for m in sms_outbox] == ["+77015554433"]
@@ -100,7 +121,9 @@ def test_invitation_by_phone_sends_an_sms_link(firm_a, sms_outbox, django_captur
     assert "\u00a0" not in sms_outbox[0].body
 
 
-def test_invitation_by_email_sends_the_email_in_the_inviters_language(firm_a, mailoutbox, django_capture_on_commit_callbacks):
+def test_invitation_by_email_sends_the_email_in_the_inviters_language(
+    firm_a, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         invitation = services.invitation_create(
             actor=firm_a.admin, organisation=firm_a.organisation, role="declarant", email="New@Example.com"
@@ -114,29 +137,40 @@ def test_invitation_by_email_sends_the_email_in_the_inviters_language(firm_a, ma
 @pytest.mark.parametrize("contact", [{}, {"phone": "+77015554433", "email": "a@b.example"}, {"phone": "12"}])
 def test_invitation_needs_exactly_one_valid_contact(firm_a, contact):
     with pytest.raises(ApplicationError):
-        services.invitation_create(actor=firm_a.admin, organisation=firm_a.organisation, role="driver", **contact)
+        services.invitation_create(
+            actor=firm_a.admin, organisation=firm_a.organisation, role="driver", **contact
+        )
     assert Invitation.objects.count() == 0
 
 
 def test_inviting_an_existing_member_is_refused(firm_a):
     with pytest.raises(ApplicationError, match="already a member"):
-        services.invitation_create(actor=firm_a.admin, organisation=firm_a.organisation, role="declarant",
-                                   phone=firm_a.declarant.phone.as_e164)
+        services.invitation_create(
+            actor=firm_a.admin,
+            organisation=firm_a.organisation,
+            role="declarant",
+            phone=firm_a.declarant.phone.as_e164,
+        )
 
 
 def test_invited_driver_without_account_gets_one_by_accepting(firm_a):
-    invitation = services.invitation_create(actor=firm_a.admin, organisation=firm_a.organisation, role="driver",
-                                            phone="+77015554433")
+    invitation = services.invitation_create(
+        actor=firm_a.admin, organisation=firm_a.organisation, role="driver", phone="+77015554433"
+    )
     user, _ = services.invitation_accept_new_user(token=invitation.token, display_name="Serik", language="kk")
     assert (user.phone.as_e164, user.phone_verified, user.language, user.has_usable_password()) == (
-        "+77015554433", True, "kk", False,
+        "+77015554433",
+        True,
+        "kk",
+        False,
     )
     assert FirmDriver.objects.filter(organisation=firm_a.organisation, driver__user=user).exists()
 
 
 def test_an_invitation_works_once(firm_a):
-    invitation = services.invitation_create(actor=firm_a.admin, organisation=firm_a.organisation, role="dispatcher",
-                                            email="x@example.com")
+    invitation = services.invitation_create(
+        actor=firm_a.admin, organisation=firm_a.organisation, role="dispatcher", email="x@example.com"
+    )
     services.invitation_accept(token=invitation.token, user=UserFactory())
     with pytest.raises(ApplicationError, match="already been used"):
         services.invitation_accept(token=invitation.token, user=UserFactory())
@@ -144,13 +178,15 @@ def test_an_invitation_works_once(firm_a):
 
 
 def test_expired_and_withdrawn_invitations_are_refused(firm_a):
-    expired = services.invitation_create(actor=firm_a.admin, organisation=firm_a.organisation, role="driver",
-                                         phone="+77015554433")
+    expired = services.invitation_create(
+        actor=firm_a.admin, organisation=firm_a.organisation, role="driver", phone="+77015554433"
+    )
     Invitation.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
     with pytest.raises(ApplicationError, match="expired"):
         services.invitation_accept(token=expired.token, user=UserFactory())
-    withdrawn = services.invitation_create(actor=firm_a.admin, organisation=firm_a.organisation, role="driver",
-                                           phone="+77015554434")
+    withdrawn = services.invitation_create(
+        actor=firm_a.admin, organisation=firm_a.organisation, role="driver", phone="+77015554434"
+    )
     services.invitation_revoke(actor=firm_a.admin, invitation=withdrawn)
     with pytest.raises(ApplicationError, match="withdrawn"):
         services.invitation_accept(token=withdrawn.token, user=UserFactory())
@@ -158,17 +194,24 @@ def test_expired_and_withdrawn_invitations_are_refused(firm_a):
 
 
 def test_a_new_invitation_replaces_the_open_one(firm_a):
-    first = services.invitation_create(actor=firm_a.admin, organisation=firm_a.organisation, role="driver",
-                                       phone="+77015554433")
-    second = services.invitation_create(actor=firm_a.admin, organisation=firm_a.organisation, role="driver",
-                                        phone="8 701 555 44 33", region="KZ")
+    first = services.invitation_create(
+        actor=firm_a.admin, organisation=firm_a.organisation, role="driver", phone="+77015554433"
+    )
+    second = services.invitation_create(
+        actor=firm_a.admin,
+        organisation=firm_a.organisation,
+        role="driver",
+        phone="8 701 555 44 33",
+        region="KZ",
+    )
     first.refresh_from_db()
     assert first.revoked_at is not None and second.is_open
 
 
 def test_invitation_page_for_used_and_unknown_tokens(client, firm_a):
-    invitation = services.invitation_create(actor=firm_a.admin, organisation=firm_a.organisation, role="driver",
-                                            phone="+77015554433")
+    invitation = services.invitation_create(
+        actor=firm_a.admin, organisation=firm_a.organisation, role="driver", phone="+77015554433"
+    )
     services.invitation_accept(token=invitation.token, user=UserFactory())
     response = client.get(reverse("invitation_accept", args=[invitation.token]))
     assert response.status_code == 410
@@ -177,8 +220,9 @@ def test_invitation_page_for_used_and_unknown_tokens(client, firm_a):
 
 
 def test_invitation_page_creates_the_account_and_signs_in(client, firm_a):
-    invitation = services.invitation_create(actor=firm_a.admin, organisation=firm_a.organisation, role="driver",
-                                            phone="+77015554433")
+    invitation = services.invitation_create(
+        actor=firm_a.admin, organisation=firm_a.organisation, role="driver", phone="+77015554433"
+    )
     response = client.post(reverse("invitation_accept", args=[invitation.token]), {"display_name": "Serik"})
     assert response.status_code == 302
     user = User.objects.get(phone="+77015554433")
@@ -186,44 +230,65 @@ def test_invitation_page_creates_the_account_and_signs_in(client, firm_a):
 
 
 def test_plate_already_registered_to_the_firm_is_refused_even_in_cyrillic(firm_a):
-    services.vehicle_create(actor=firm_a.dispatcher, organisation=firm_a.organisation, plate="A 123 BC",
-                            country="KZ", kind="tractor")
+    services.vehicle_create(
+        actor=firm_a.dispatcher,
+        organisation=firm_a.organisation,
+        plate="A 123 BC",
+        country="KZ",
+        kind="tractor",
+    )
     with pytest.raises(ApplicationError, match="already registered"):
-        services.vehicle_create(actor=firm_a.dispatcher, organisation=firm_a.organisation, plate="а123вс",
-                                country="KZ", kind="tractor")
+        services.vehicle_create(
+            actor=firm_a.dispatcher,
+            organisation=firm_a.organisation,
+            plate="а123вс",
+            country="KZ",
+            kind="tractor",
+        )
     assert Vehicle.objects.filter(organisation=firm_a.organisation, plate_normalised="A123BC").count() == 1
 
 
 def test_the_same_plate_may_belong_to_two_firms(firm_a, firm_b):
-    services.vehicle_create(actor=firm_a.admin, organisation=firm_a.organisation, plate="A 123 BC", country="KZ",
-                            kind="tractor")
-    services.vehicle_create(actor=firm_b.admin, organisation=firm_b.organisation, plate="A 123 BC", country="KZ",
-                            kind="tractor")
+    services.vehicle_create(
+        actor=firm_a.admin, organisation=firm_a.organisation, plate="A 123 BC", country="KZ", kind="tractor"
+    )
+    services.vehicle_create(
+        actor=firm_b.admin, organisation=firm_b.organisation, plate="A 123 BC", country="KZ", kind="tractor"
+    )
     assert Vehicle.objects.filter(plate_normalised="A123BC").count() == 2
 
 
 @pytest.mark.parametrize("plate", ["", "!", "X" * 15])
 def test_implausible_plates_are_refused(firm_a, plate):
     with pytest.raises(ApplicationError, match="plate"):
-        services.vehicle_create(actor=firm_a.admin, organisation=firm_a.organisation, plate=plate, country="KZ",
-                                kind="tractor")
+        services.vehicle_create(
+            actor=firm_a.admin, organisation=firm_a.organisation, plate=plate, country="KZ", kind="tractor"
+        )
 
 
 def test_vehicle_form_shows_the_duplicate_error_next_to_the_plate(client, firm_a):
     client.force_login(firm_a.admin)
-    response = client.post(reverse("firm_vehicles", args=[firm_a.organisation.pk]),
-                           {"plate": firm_a.vehicle.plate.lower(), "country": "KZ", "kind": "tractor"})
+    response = client.post(
+        reverse("firm_vehicles", args=[firm_a.organisation.pk]),
+        {"plate": firm_a.vehicle.plate.lower(), "country": "KZ", "kind": "tractor"},
+    )
     assert response.status_code == 200
     assert response.context["form"].errors["plate"] == ["This plate is already registered to the firm."]
 
 
 def test_api_errors_have_one_shape(api_as, firm_a):
     api = api_as(firm_a.admin)
-    response = api.post(f"/api/v1/firms/{firm_a.organisation.pk}/vehicles/",
-                        {"plate": firm_a.vehicle.plate, "country": "KZ", "kind": "tractor"}, format="json")
+    response = api.post(
+        f"/api/v1/firms/{firm_a.organisation.pk}/vehicles/",
+        {"plate": firm_a.vehicle.plate, "country": "KZ", "kind": "tractor"},
+        format="json",
+    )
     assert response.status_code == 400
-    assert response.json() == {"message": "This plate is already registered to the firm.", "code": "duplicate_plate",
-                               "extra": {"field": "plate"}}
+    assert response.json() == {
+        "message": "This plate is already registered to the firm.",
+        "code": "duplicate_plate",
+        "extra": {"field": "plate"},
+    }
     response = api.post(f"/api/v1/firms/{firm_a.organisation.pk}/vehicles/", {"plate": "1"}, format="json")
     assert response.status_code == 400
     body = response.json()
@@ -234,8 +299,11 @@ def test_api_error_is_in_the_users_language(api_as, firm_a):
     firm_a.admin.language = "ru"
     firm_a.admin.save()
     api = api_as(firm_a.admin)
-    response = api.post(f"/api/v1/firms/{firm_a.organisation.pk}/vehicles/",
-                        {"plate": firm_a.vehicle.plate, "country": "KZ", "kind": "tractor"}, format="json")
+    response = api.post(
+        f"/api/v1/firms/{firm_a.organisation.pk}/vehicles/",
+        {"plate": firm_a.vehicle.plate, "country": "KZ", "kind": "tractor"},
+        format="json",
+    )
     assert response.status_code == 400
     assert response.json()["message"] == "Этот госномер уже зарегистрирован в компании."
 
