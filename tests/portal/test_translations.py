@@ -79,3 +79,15 @@ def test_catalogues_hold_every_string_of_the_code(tmp_path):
         if not e.obsolete
     }
     assert sorted(fresh - committed, key=str) == [], "run makemessages and translate the new strings"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "word"),
+    [("kk", "Тіркелу"), ("ru", "Регистрация"), ("mn", "Бүртгүүлэх"), ("zh-hans", "注册")],
+)
+def test_sign_up_page_speaks_each_language(client, language, word):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    html = client.get("/accounts/signup/").content.decode()
+    assert f'<html lang="{language}">' in html
+    assert word in html
