@@ -56,6 +56,23 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_state():
+    """Each test starts in English with no rate-limit counts left by an earlier test.
+
+    A database cache is rolled back with each test; a Redis cache (CI) is not.
+    """
+    from django.core.cache import caches
+    from django.core.cache.backends.db import DatabaseCache
+    from django.utils import translation
+
+    translation.activate("en")
+    if not isinstance(caches["default"], DatabaseCache):
+        caches["default"].clear()
+    yield
+    translation.activate("en")
+
+
+@pytest.fixture(autouse=True)
 def _sms_outbox():
     transports.outbox.clear()
     yield transports.outbox

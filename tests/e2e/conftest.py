@@ -1,6 +1,7 @@
-import os
+import threading
 
 import pytest
+from django.db import connections
 
 from tests.conftest import CHROMIUM
 
@@ -15,18 +16,38 @@ CHROMIUM_ARGS = [
 ]
 
 
+def db_read(query):
+    """Run a database read in its own thread and connection.
+
+    Playwright's sync API runs an event loop (in a greenlet) in the test's thread, where
+    Django refuses database access, and a connection opened there would outlive the test.
+    """
+    result = {}
+
+    def run():
+        try:
+            result["value"] = query()
+        except Exception as exc:
+            result["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
 @pytest.fixture
 def browser():
-    # Playwright's sync API runs an event loop in this thread; the test still touches
-    # the database directly (reading what the portal wrote), which Django allows only so.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture
