@@ -182,8 +182,9 @@ LANGUAGES = [
     ("kk", _("Kazakh")),
     ("mn", _("Mongolian")),
 ]
-# locale_allauth: django-allauth has no Kazakh catalogue of its own; ours fills it.
-LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_allauth"]
+# locale_vendor: translations our dependencies lack (allauth has no Kazakh at all,
+# django-countries no Kazakh, Django's admin and auth catalogues have gaps).
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_vendor"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
