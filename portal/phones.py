@@ -17,7 +17,8 @@ def region_choices():
     from django_countries import countries
 
     def label(code):
-        return f"{countries.name(code)} (+{phonenumbers.country_code_for_region(code)})"
+        # The dial code first: a narrow phone screen shows the start of the label.
+        return f"+{phonenumbers.country_code_for_region(code)} {countries.name(code)}"
 
     common = [(code, label(code)) for code in COMMON_REGIONS]
     others = sorted(

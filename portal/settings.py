@@ -8,7 +8,6 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext_lazy as _
 
 from portal.env import env_bool, env_int, env_list, env_str
 
@@ -175,12 +174,13 @@ PHONENUMBER_DB_FORMAT = "E164"
 
 # --- Internationalisation
 LANGUAGE_CODE = "en"
+# Each language is named in itself, so that anyone can find their own in the switcher.
 LANGUAGES = [
-    ("en", _("English")),
-    ("zh-hans", _("Simplified Chinese")),
-    ("ru", _("Russian")),
-    ("kk", _("Kazakh")),
-    ("mn", _("Mongolian")),
+    ("en", "English"),
+    ("zh-hans", "简体中文"),
+    ("ru", "Русский"),
+    ("kk", "Қазақша"),
+    ("mn", "Монгол"),
 ]
 # locale_vendor: translations our dependencies lack (allauth has no Kazakh at all,
 # django-countries no Kazakh, Django's admin and auth catalogues have gaps).
@@ -288,6 +288,7 @@ SPECTACULAR_SETTINGS = {
         "OrganisationKindEnum": "portal.models.Organisation.Kind",
         "MemberRoleEnum": "portal.models.Role",
         "InvitationRoleEnum": "portal.models.Invitation.As",
+        # Country labels are translated and sorted by name: the schema view renders in English.
         "CountryEnum": "django_countries.countries",
     },
 }

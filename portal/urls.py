@@ -2,12 +2,27 @@ from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import api, views
 
 admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "Landport"
+admin.site.site_title = _("Landport back office")
+admin.site.index_title = _("Back office")
+
+
+class SchemaView(SpectacularAPIView):
+    """The schema is a contract: always in English, whatever the caller's language."""
+
+    def dispatch(self, request, *args, **kwargs):
+        with translation.override("en"):
+            response = super().dispatch(request, *args, **kwargs)
+            response.render()
+        return response
+
 
 api_v1 = [
     path("me/", api.MeApi.as_view(), name="me"),
@@ -19,7 +34,7 @@ api_v1 = [
     path("firms/<int:firm_id>/drivers/", api.DriverListApi.as_view(), name="drivers"),
     path("firms/<int:firm_id>/vehicles/", api.VehicleListApi.as_view(), name="vehicles"),
     path("firms/<int:firm_id>/vehicles/<int:vehicle_id>/", api.VehicleDetailApi.as_view(), name="vehicle"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
 

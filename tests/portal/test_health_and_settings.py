@@ -91,3 +91,12 @@ def test_api_docs_are_served_without_a_cdn(client):
     html = response.content.decode()
     assert "cdn" not in html.lower()
     assert "/static/drf_spectacular_sidecar/" in html
+
+
+def test_schema_is_english_whatever_the_callers_language(client, firm_a):
+    firm_a.admin.language = "zh-hans"
+    firm_a.admin.save()
+    client.force_login(firm_a.admin)
+    schema = client.get("/api/v1/schema/?format=json").json()
+    countries = schema["components"]["schemas"]["CountryEnum"]["description"]
+    assert "`KZ` - Kazakhstan" in countries
