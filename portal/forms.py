@@ -58,6 +58,7 @@ class InvitationForm(forms.Form):
     def __init__(self, *args, roles=None, region=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["phone"].default_region = region
+        self.fields["phone"].widget.default_region = region
         if roles is not None:
             self.fields["role"].choices = [c for c in Invitation.As.choices if c[0] in roles]
             if len(roles) == 1:

@@ -53,7 +53,8 @@ def parse_phone(raw: str, region: str | None = None) -> PhoneNumber | None:
 class PhoneWidget(forms.MultiWidget):
     template_name = "portal/widgets/phone.html"
 
-    def __init__(self, attrs=None):
+    def __init__(self, attrs=None, default_region=None):
+        self.default_region = default_region
         widgets = [
             forms.Select(attrs={"autocomplete": "tel-country-code", "aria-label": _("Country")}),
             forms.TextInput(
@@ -69,7 +70,7 @@ class PhoneWidget(forms.MultiWidget):
 
     def decompress(self, value):
         if not value:
-            return [None, ""]
+            return [self.default_region, ""]
         number = parse_phone(str(value))
         if number is None:
             return [None, str(value)]
@@ -94,6 +95,7 @@ class PhoneField(forms.MultiValueField):
         fields = (forms.CharField(required=False), forms.CharField(required=False))
         kwargs.setdefault("label", _("Phone"))
         super().__init__(fields, require_all_fields=False, **kwargs)
+        self.widget.default_region = default_region
 
     def compress(self, data_list):
         if not data_list or not (data_list[1] or "").strip():

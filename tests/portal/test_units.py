@@ -70,3 +70,11 @@ def test_env_parsing_is_strict(monkeypatch):
     monkeypatch.setenv("X_INT", "12a")
     with pytest.raises(ImproperlyConfigured):
         env_int("X_INT", 1)
+
+
+def test_country_picker_starts_on_the_country_of_the_language(client, db):
+    from django.conf import settings
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    html = client.get("/accounts/signup/").content.decode()
+    assert '<option value="CN" selected>' in html
