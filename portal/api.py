@@ -3,7 +3,7 @@
 from django.shortcuts import get_object_or_404
 from django.utils import translation
 from django_countries.serializer_fields import CountryField
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -252,9 +252,3 @@ class VehicleDetailApi(APIView):
         vehicle = self._vehicle(request, firm_id, vehicle_id, "manage_vehicles")
         services.vehicle_delete(actor=request.user, vehicle=vehicle)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-ErrorOutput = inline_serializer(
-    "Error",
-    {"message": serializers.CharField(), "code": serializers.CharField(), "extra": serializers.DictField()},
-)

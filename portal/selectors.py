@@ -1,6 +1,6 @@
 from django.db.models import Prefetch, QuerySet
 
-from portal.models import Driver, Invitation, Membership, Organisation, Vehicle
+from portal.models import Driver, Invitation, Membership, Organisation, User, Vehicle
 
 
 def organisations_for_member(user) -> QuerySet[Organisation]:
@@ -43,3 +43,10 @@ def home_memberships(user) -> QuerySet[Membership]:
             Prefetch("organisation__vehicles", queryset=Vehicle.objects.order_by("plate_normalised"))
         )
     )
+
+
+def invitation_contact_has_account(invitation: Invitation) -> bool:
+    """Whether the phone or email an invitation went to already belongs to an account."""
+    if invitation.phone:
+        return User.objects.filter(phone=invitation.phone).exists()
+    return User.objects.filter(email=invitation.email).exists()

@@ -24,6 +24,7 @@ from portal.permissions import firm_require
 from portal.phones import parse_phone
 from portal.plates import plate_is_plausible, plate_normalise
 from portal.registration import registration_number_clean, scheme_name
+from portal.selectors import invitation_contact_has_account
 
 # --- users
 
@@ -366,12 +367,7 @@ def invitation_accept_new_user(*, token: str, display_name: str, language: str) 
     problem = invitation_problem(invitation)
     if problem:
         raise ApplicationError(problem, code="invitation_closed")
-    contact_taken = (
-        User.objects.filter(phone=invitation.phone).exists()
-        if invitation.phone
-        else User.objects.filter(email=invitation.email).exists()
-    )
-    if contact_taken:
+    if invitation_contact_has_account(invitation):
         raise ApplicationError(
             _("An account with this phone number or email already exists. Sign in to accept."),
             code="account_exists",

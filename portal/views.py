@@ -389,13 +389,7 @@ def invitation_accept(request, token):
     form = None
     account_exists = False
     if not request.user.is_authenticated:
-        from portal.models import User
-
-        account_exists = (
-            User.objects.filter(phone=invitation.phone).exists()
-            if invitation.phone
-            else User.objects.filter(email=invitation.email).exists()
-        )
+        account_exists = selectors.invitation_contact_has_account(invitation)
         form = None if account_exists else InvitationSignupForm(request.POST or None)
     if request.method == "POST":
         try:

@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,10 @@ def test_schema_is_english_whatever_the_callers_language(client, firm_a):
     schema = client.get("/api/v1/schema/?format=json").json()
     countries = schema["components"]["schemas"]["CountryEnum"]["description"]
     assert "`KZ` - Kazakhstan" in countries
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    read = set(re.findall(r'env_\w+\(\s*"(\w+)"', (ROOT / "portal/settings.py").read_text()))
+    listed = set(re.findall(r"^(\w+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert read - listed == set()
+    assert len(read) > 20
