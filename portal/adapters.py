@@ -1,8 +1,9 @@
+import secrets
+
 from allauth.account.adapter import DefaultAccountAdapter
 from django.utils import translation
-from django.utils.translation import gettext as _
 
-from notifications.services import sms_send
+from notifications.services import notify
 from portal.models import User
 from portal.phones import LANGUAGE_REGION, PhoneField
 
@@ -37,10 +38,14 @@ class AccountAdapter(DefaultAccountAdapter):
         return User.objects.filter(phone=phone).order_by("pk").first()
 
     def send_verification_code_sms(self, user, phone, code, **kwargs):
-        language = getattr(user, "language", None) or translation.get_language()
-        with translation.override(language):
-            body = _("%(code)s is your Landport code. Do not share it.") % {"code": code}
-        sms_send(to=phone, body=body)
+        notify(
+            "auth.code",
+            address=str(phone),
+            language=getattr(user, "language", None) or translation.get_language(),
+            context={"code": code},
+            key=secrets.token_hex(8),  # every code is a message of its own
+            client_ip=self.get_client_ip(self.request) if self.request else None,
+        )
 
     def save_user(self, request, user, form, commit=True):
         user = super().save_user(request, user, form, commit=False)

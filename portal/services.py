@@ -7,7 +7,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
-from notifications.services import email_send, sms_send
+from notifications.services import notify
 from portal.audit import audit_log
 from portal.errors import ApplicationError
 from portal.models import (
@@ -142,7 +142,18 @@ def organisation_verify(*, officer: User, organisation: Organisation) -> Organis
     )
     organisation.refresh_from_db()
     if updated:
-        audit_log(actor=officer, action="organisation.verified", obj=organisation, organisation=organisation)
+        event = audit_log(
+            actor=officer, action="organisation.verified", obj=organisation, organisation=organisation
+        )
+        admins = User.objects.filter(memberships__organisation=organisation, memberships__role=Role.ADMIN)
+        notify(
+            "organisation.verified",
+            organisation,
+            recipients=admins,
+            organisation=organisation,
+            context={"organisation": organisation.name},
+            key=str(event.pk),
+        )
     return organisation
 
 
@@ -219,25 +230,19 @@ def _invitation_message_language(invitation: Invitation) -> str:
 
 
 def _invitation_send(invitation: Invitation) -> None:
-    url = settings.SITE_URL + reverse("invitation_accept", args=[invitation.token])
-    language = _invitation_message_language(invitation)
-    context = {
-        "organisation": invitation.organisation.name,
-        "role": invitation.get_role_display(),
-        "url": url,
-        "expires_at": invitation.expires_at,
-    }
-    if invitation.phone:
-        with translation.override(language):
-            role = invitation.get_role_display()
-            body = _("Landport: %(firm)s invites you as %(role)s. Open %(url)s") % {
-                "firm": invitation.organisation.name,
-                "role": role,
-                "url": url,
-            }
-        sms_send(to=invitation.phone.as_e164, body=body)
-    else:
-        email_send(to=invitation.email, template="invitation", context=context, language=language)
+    notify(
+        "invitation.sent",
+        invitation,
+        address=invitation.phone.as_e164 if invitation.phone else invitation.email,
+        language=_invitation_message_language(invitation),
+        organisation=invitation.organisation,
+        context={
+            "organisation": invitation.organisation.name,
+            "role": invitation.get_role_display(),
+            "url": settings.SITE_URL + reverse("invitation_accept", args=[invitation.token]),
+            "expires_at": invitation.expires_at,
+        },
+    )
 
 
 @transaction.atomic
@@ -355,6 +360,15 @@ def invitation_accept(*, token: str, user: User) -> Invitation:
     except IntegrityError:
         raise ApplicationError(_("You are already part of this firm."), code="already_member") from None
     audit_log(actor=user, action="invitation.accepted", obj=invitation, organisation=organisation)
+    if invitation.is_driver:
+        admins = User.objects.filter(memberships__organisation=organisation, memberships__role=Role.ADMIN)
+        notify(
+            "driver.joined",
+            invitation,
+            recipients=admins,
+            organisation=organisation,
+            context={"organisation": organisation.name, "driver": str(user)},
+        )
     return invitation
 
 

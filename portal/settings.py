@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "notifications.context_processors.unread",
             ],
         },
     },
@@ -230,6 +231,28 @@ SMS_TRANSPORT = env_str(
 )
 if PRODUCTION and SMS_TRANSPORT.endswith(("ConsoleSmsTransport", "LocmemSmsTransport")):
     raise ImproperlyConfigured("Production needs a real SMS_TRANSPORT.")
+# notifications.transports.HttpJsonSmsTransport: a generic JSON gateway.
+SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL")
+SMS_GATEWAY_TOKEN = env_str("SMS_GATEWAY_TOKEN")
+SMS_SENDER_ID = env_str("SMS_SENDER_ID", "Landport")
+# Shared secret of the delivery reports the gateway posts to /notifications/delivery-report.
+SMS_GATEWAY_WEBHOOK_SECRET = env_str("SMS_GATEWAY_WEBHOOK_SECRET")
+# notifications.transports.TwilioSmsTransport
+TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+TWILIO_FROM = env_str("TWILIO_FROM")
+HTTP_TIMEOUT_SECONDS = float(env_int("HTTP_TIMEOUT_SECONDS", 10))
+# Sending: attempts before a notification is failed, the first retry delay (doubling),
+# when a send is taken as interrupted, and when a pending row is queued again.
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8)
+NOTIFICATION_RETRY_BASE_SECONDS = float(env_str("NOTIFICATION_RETRY_BASE_SECONDS", "30"))
+NOTIFICATION_STUCK_SECONDS = env_int("NOTIFICATION_STUCK_SECONDS", 300)
+NOTIFICATION_REQUEUE_SECONDS = env_int("NOTIFICATION_REQUEUE_SECONDS", 120)
+# SMS pumping: texts per number, per firm and per client address in 24 hours.
+SMS_LIMIT_PER_NUMBER_PER_DAY = env_int("SMS_LIMIT_PER_NUMBER_PER_DAY", 20)
+SMS_LIMIT_PER_FIRM_PER_DAY = env_int("SMS_LIMIT_PER_FIRM_PER_DAY", 5000)
+SMS_LIMIT_PER_IP_PER_DAY = env_int("SMS_LIMIT_PER_IP_PER_DAY", 50)
 
 # --- Celery: a Redis URL in production and CI; without one, a broker that needs no server.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://" if TESTING else "filesystem://")
@@ -256,7 +279,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Notifications have their own queue, so a broadcast never holds up other work.
+CELERY_TASK_ROUTES = {"notifications.tasks.*": {"queue": "notifications"}}
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BEAT_SCHEDULE = {
+    "sweep-notifications": {"task": "notifications.tasks.notifications_sweep", "schedule": 60},
     "clear-expired-sessions": {"task": "portal.tasks.sessions_clear", "schedule": 6 * 3600},
     "purge-stale-invitations": {"task": "portal.tasks.invitations_purge", "schedule": 24 * 3600},
 }

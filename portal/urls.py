@@ -62,6 +62,7 @@ urlpatterns = [
     path("firms/<int:firm_id>/", include(firm)),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("accounts/", include("allauth.urls")),
+    path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
 ]
