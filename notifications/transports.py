@@ -90,6 +90,9 @@ class HttpJsonSmsTransport(SmsTransport):
     """
 
     def send(self, sms: Sms) -> str:
+        headers = {"Idempotency-Key": sms.idempotency_key}
+        if settings.SMS_GATEWAY_TOKEN:
+            headers["Authorization"] = f"Bearer {settings.SMS_GATEWAY_TOKEN}"
         response = _post(
             settings.SMS_GATEWAY_URL,
             json={
@@ -98,10 +101,7 @@ class HttpJsonSmsTransport(SmsTransport):
                 "reference": sms.idempotency_key,
                 "sender": settings.SMS_SENDER_ID,
             },
-            headers={
-                "Authorization": f"Bearer {settings.SMS_GATEWAY_TOKEN}",
-                "Idempotency-Key": sms.idempotency_key,
-            },
+            headers=headers,
         )
         if response.status_code >= 300:
             raise _http_error(response)

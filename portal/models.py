@@ -242,7 +242,7 @@ class Vehicle(models.Model):
 
 
 def _invitation_token() -> str:
-    return secrets.token_urlsafe(24)
+    return secrets.token_urlsafe(16)  # 128 bits; short enough for one SMS
 
 
 class Invitation(models.Model):

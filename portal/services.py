@@ -181,7 +181,7 @@ def membership_change_role(*, actor: User, membership: Membership, role: str) ->
     old = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
-    audit_log(
+    event = audit_log(
         actor=actor,
         action="membership.role_changed",
         obj=membership,
@@ -189,6 +189,14 @@ def membership_change_role(*, actor: User, membership: Membership, role: str) ->
         user=membership.user_id,
         old=old,
         new=role,
+    )
+    notify(
+        "membership.role_changed",
+        membership,
+        recipients=[membership.user_id],
+        organisation=membership.organisation,
+        context={"organisation": membership.organisation.name, "role": membership.get_role_display()},
+        key=str(event.pk),
     )
     return membership
 
@@ -199,7 +207,7 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if membership.role == Role.ADMIN and _admins_left_after(membership) == 0:
         raise ApplicationError(_("A firm needs at least one admin."), code="last_admin")
-    audit_log(
+    event = audit_log(
         actor=actor,
         action="membership.removed",
         obj=membership,
@@ -207,6 +215,15 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
         user=membership.user_id,
         role=membership.role,
     )
+    if membership.user_id != actor.pk:
+        notify(
+            "membership.removed",
+            membership.organisation,
+            recipients=[membership.user_id],
+            organisation=membership.organisation,
+            context={"organisation": membership.organisation.name},
+            key=str(event.pk),
+        )
     membership.delete()
 
 

@@ -60,7 +60,8 @@ urlpatterns = [
     path("profile/api-token/", views.api_token_rotate, name="api_token_rotate"),
     path("firms/new/", views.firm_create, name="firm_create"),
     path("firms/<int:firm_id>/", include(firm)),
-    path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
+    # Short: the link travels by SMS.
+    path("i/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("accounts/", include("allauth.urls")),
     path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
