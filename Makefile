@@ -38,6 +38,10 @@ test: lint
 	$(BIN)/python manage.py compiletranslations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## Benchmarks (PostgreSQL and Redis on 127.0.0.1): ratios against a baseline of the same run.
+bench: install-dev
+	$(BIN)/python -m tests.bench.broadcast
+
 ## Re-pin the lock files after changing pyproject.toml.
 lock: install-dev
 	$(BIN)/python -m pip install --quiet uv

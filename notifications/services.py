@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 Status = Notification.Status
 UNSUBSCRIBE_PLACEHOLDER = "__UNSUBSCRIBE_URL__"
 UNSUBSCRIBE_SALT = "notifications.unsubscribe"
+FAN_OUT_CHUNK = 100
 LIVE_STATUSES = [Status.PENDING, Status.SENDING, Status.SENT, Status.DELIVERED]
 
 PARTS = {
@@ -229,7 +230,7 @@ def notify(
             status = Status.SENT
         body = parts.get("sms.txt") or parts.get("email-body.txt") or parts.get("inapp.txt", "")
         html = parts.get("email-body.html", "")
-        if user is not None and not spec.security:
+        if user is not None and channel == Channel.EMAIL and not spec.security:
             url = unsubscribe_url(user.pk, event)
             body, html = (
                 body.replace(UNSUBSCRIBE_PLACEHOLDER, url),
@@ -275,22 +276,31 @@ def notify(
 def notifications_queue(ids) -> int:
     """Hand rows to the workers. If the broker is down, the rows stay pending and the
     sweeper queues them later; the caller's request does not fail."""
-    from notifications.tasks import notification_send
+    from notifications.tasks import notification_send, notifications_fan_out
 
+    ids = list(ids)
+    # A broadcast hands the workers chunks to fan out, so the committing request stays quick.
+    chunks = (
+        [ids[i : i + FAN_OUT_CHUNK] for i in range(0, len(ids), FAN_OUT_CHUNK)]
+        if len(ids) > FAN_OUT_CHUNK
+        else []
+    )
     queued = 0
-    for notification_id in ids:
-        try:
-            notification_send.apply_async(
-                (notification_id,),
-                retry=True,
-                retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
-            )
-        except Exception as exc:  # the broker's errors vary with the transport
-            log.warning(
-                "Broker unreachable, %d notifications left for the sweeper: %s", len(ids) - queued, exc
-            )
-            break
-        queued += 1
+    policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
+    try:
+        with notification_send.app.producer_or_acquire() as producer:  # one connection for all
+            for chunk in chunks:
+                notifications_fan_out.apply_async(
+                    (chunk,), producer=producer, retry=True, retry_policy=policy
+                )
+                queued += len(chunk)
+            for notification_id in [] if chunks else ids:
+                notification_send.apply_async(
+                    (notification_id,), producer=producer, retry=True, retry_policy=policy
+                )
+                queued += 1
+    except Exception as exc:  # the broker's errors vary with the transport
+        log.warning("Broker unreachable, %d notifications left for the sweeper: %s", len(ids) - queued, exc)
     return queued
 
 

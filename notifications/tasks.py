@@ -15,3 +15,9 @@ def notification_send(notification_id: int) -> str:
 @shared_task(ignore_result=True)
 def notifications_sweep() -> int:
     return services.notifications_sweep()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def notifications_fan_out(notification_ids: list[int]) -> int:
+    """Queue the sends of one chunk of a broadcast."""
+    return services.notifications_queue(notification_ids)

@@ -280,3 +280,18 @@ def test_other_users_sms_limits_do_not_leak(firm_a):
     other = UserFactory()
     services.notify("auth.code", address=other.phone.as_e164, context={"code": "1"}, key="x")
     assert Notification.objects.get().address == other.phone.as_e164
+
+
+def test_a_broadcast_is_fanned_out_in_chunks_and_every_message_sent(
+    sms_outbox, django_capture_on_commit_callbacks
+):
+    from tests.factories import DriverFactory
+
+    drivers = [DriverFactory().user for _ in range(services.FAN_OUT_CHUNK + 30)]
+    with django_capture_on_commit_callbacks(execute=True):
+        ids = services.notify(
+            "organisation.verified", None, recipients=drivers, context={"organisation": "Khunjerab"}
+        )
+    assert len(ids) == len(drivers)
+    assert sorted(m.to for m in sms_outbox) == sorted(d.phone.as_e164 for d in drivers)
+    assert Notification.objects.filter(channel="sms", status="sent").count() == len(drivers)
