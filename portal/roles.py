@@ -28,6 +28,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "portal.change_port",
         "portal.view_user",
         "portal.view_auditevent",
+        "notifications.view_notification",
+        "notifications.change_notification",  # the "send again" action
+        "notifications.view_deliveryreport",
     ],
 }
 OFFICER_ROLES = list(ROLE_PERMISSIONS)
