@@ -31,8 +31,11 @@ class AccountAdapter(DefaultAccountAdapter):
         return user.phone.as_e164, user.phone_verified
 
     def set_phone_verified(self, user, phone):
-        User.objects.filter(pk=user.pk, phone=phone).update(phone_verified=True)
+        # Also the end of a phone change: the new number replaces the old one only now,
+        # once its code has been entered.
+        user.phone = phone
         user.phone_verified = True
+        user.save(update_fields=["phone", "phone_verified"])
 
     def get_user_by_phone(self, phone):
         return User.objects.filter(phone=phone).order_by("pk").first()

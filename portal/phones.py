@@ -77,6 +77,12 @@ class PhoneWidget(forms.MultiWidget):
         region = phonenumbers.region_code_for_number(number)
         return [region, number.as_national]
 
+    def value_from_datadict(self, data, files, name):
+        # A form that posts one plain field (allauth's phone change page) is read as typed.
+        if f"{name}_1" not in data and name in data:
+            return data[name]
+        return super().value_from_datadict(data, files, name)
+
     def get_context(self, name, value, attrs):
         self.widgets[0].choices = region_choices()
         return super().get_context(name, value, attrs)

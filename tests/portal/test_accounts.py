@@ -209,3 +209,14 @@ def test_profile_rejects_unknown_language_and_changes_nothing(client, firm_a):
     assert response.context["form"].errors["language"]
     firm_a.admin.refresh_from_db()
     assert firm_a.admin.language == "en"
+
+
+def test_change_phone_sends_a_code_to_the_new_number_then_verifies_it(client, sms_outbox):
+    user = UserFactory(phone="+77010000001")
+    client.force_login(user)
+    response = client.post(reverse("account_change_phone"), {"phone": "8 701 999 88 77", "action_add": ""})
+    assert response.status_code == 302
+    assert [m.to for m in sms_outbox] == ["+77019998877"]
+    response = client.post(reverse("account_verify_phone"), {"code": sms_code(sms_outbox)})
+    user.refresh_from_db()
+    assert (user.phone.as_e164, user.phone_verified) == ("+77019998877", True)
