@@ -66,6 +66,7 @@ class NotificationAdmin(admin.ModelAdmin):
 class DeliveryReportAdmin(admin.ModelAdmin):
     list_display = ["received_at", "outcome", "signature_valid", "notification", "remote_addr"]
     list_filter = ["signature_valid", "outcome"]
+    list_select_related = ["notification"]
     readonly_fields = [f.name for f in DeliveryReport._meta.fields]
 
     def has_add_permission(self, request):

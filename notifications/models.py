@@ -52,6 +52,8 @@ class Notification(models.Model):
         default=False, help_text=_("The text is blanked once sent (sign-in codes).")
     )
     idempotency_key = models.CharField(max_length=200, unique=True)
+    # Sends again from the admin; each gets a key of its own at the provider.
+    resends = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
     )
@@ -79,6 +81,11 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.event} → {self.address or self.recipient} ({self.channel}, {self.status})"
+
+    @property
+    def send_key(self) -> str:
+        """The idempotency key given to the provider."""
+        return self.idempotency_key if not self.resends else f"{self.idempotency_key}#resend{self.resends}"
 
 
 class Preference(models.Model):

@@ -12,12 +12,14 @@ import hmac
 import json
 import logging
 import random
+import time
 from collections import Counter
 from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef
 from django.template import TemplateDoesNotExist
@@ -229,6 +231,8 @@ def notify(
         elif channel == Channel.INAPP:
             status = Status.SENT
         body = parts.get("sms.txt") or parts.get("email-body.txt") or parts.get("inapp.txt", "")
+        if spec.sensitive and status != Status.PENDING:
+            body = _redacted(body)  # never sent: no code is kept
         html = parts.get("email-body.html", "")
         if user is not None and channel == Channel.EMAIL and not spec.security:
             url = unsubscribe_url(user.pk, event)
@@ -326,11 +330,7 @@ def notification_deliver(*, notification_id: int) -> tuple[str, float | None]:
     try:
         if notification.channel == Channel.SMS:
             message_id = get_sms_transport().send(
-                Sms(
-                    to=notification.address,
-                    body=notification.body,
-                    idempotency_key=notification.idempotency_key,
-                )
+                Sms(to=notification.address, body=notification.body, idempotency_key=notification.send_key)
             )
         elif notification.channel == Channel.EMAIL:
             headers = {}
@@ -345,7 +345,7 @@ def notification_deliver(*, notification_id: int) -> tuple[str, float | None]:
                 subject=notification.subject,
                 text=notification.body,
                 html=notification.html,
-                idempotency_key=notification.idempotency_key,
+                idempotency_key=notification.send_key,
                 headers=headers,
             )
         else:
@@ -355,9 +355,10 @@ def notification_deliver(*, notification_id: int) -> tuple[str, float | None]:
         if not isinstance(exc, TransportError):
             log.exception("Sending notification %s failed unexpectedly", notification_id)
         if error.permanent or notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
-            Notification.objects.filter(pk=notification_id, status=Status.SENDING).update(
-                status=Status.FAILED, last_error=error.message[:2000]
-            )
+            failed = {"status": Status.FAILED, "last_error": error.message[:2000]}
+            if notification.sensitive:
+                failed["body"] = _redacted(notification.body)
+            Notification.objects.filter(pk=notification_id, status=Status.SENDING).update(**failed)
             return "failed", None
         delay = _backoff(notification.attempts, error.retry_after)
         Notification.objects.filter(pk=notification_id, status=Status.SENDING).update(
@@ -366,15 +367,12 @@ def notification_deliver(*, notification_id: int) -> tuple[str, float | None]:
             next_attempt_at=now + timedelta(seconds=delay),
         )
         return "retry", delay
-    update = {
-        "status": Status.SENT,
-        "provider_message_id": message_id or "",
-        "sent_at": timezone.now(),
-        "last_error": "",
-    }
+    # What the send produced is kept even if a delivery report has already moved the row on.
+    done = {"provider_message_id": message_id or "", "sent_at": timezone.now(), "last_error": ""}
     if notification.sensitive:
-        update["body"] = _redacted(notification.body)
-    Notification.objects.filter(pk=notification_id, status=Status.SENDING).update(**update)
+        done["body"] = _redacted(notification.body)
+    Notification.objects.filter(pk=notification_id).update(**done)
+    Notification.objects.filter(pk=notification_id, status=Status.SENDING).update(status=Status.SENT)
     return "sent", None
 
 
@@ -405,15 +403,24 @@ def notifications_sweep() -> int:
 
 @transaction.atomic
 def notification_resend(*, notification: Notification) -> bool:
-    """From the admin: send a failed or cancelled notification again."""
+    """From the admin: send a failed or cancelled notification again, under a new send key
+    (the provider would take the old one for a repeat). Sign-in codes are not resent:
+    theirs has expired and its text is blanked."""
     updated = (
         Notification.objects.filter(
             pk=notification.pk,
             status__in=[Status.FAILED, Status.CANCELLED],
             channel__in=[Channel.SMS, Channel.EMAIL],
+            sensitive=False,
         )
         .exclude(address="")
-        .update(status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error="")
+        .update(
+            status=Status.PENDING,
+            attempts=0,
+            resends=F("resends") + 1,
+            next_attempt_at=timezone.now(),
+            last_error="",
+        )
     )
     if updated:
         transaction.on_commit(lambda: notifications_queue([notification.pk]))
@@ -456,8 +463,16 @@ def delivery_report_record(*, body: bytes, signature: str, remote_addr: str | No
     secret = settings.SMS_GATEWAY_WEBHOOK_SECRET.encode()
     expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
     valid = bool(secret) and hmac.compare_digest(expected, signature or "")
+    if not valid:
+        # Unsigned posts are kept short and few: the endpoint needs no sign-in.
+        window = f"delivery-report-refused:{remote_addr}:{int(time.time() // 60)}"
+        cache.add(window, 0, 120)
+        if cache.incr(window) > settings.DELIVERY_REPORTS_REFUSED_PER_MINUTE:
+            return 429, "too many unsigned reports"
     report = DeliveryReport(
-        body=body.decode("utf-8", "replace")[:10000], signature_valid=valid, remote_addr=remote_addr
+        body=body.decode("utf-8", "replace")[: 10000 if valid else 200],
+        signature_valid=valid,
+        remote_addr=remote_addr,
     )
 
     def done(status_code, outcome):

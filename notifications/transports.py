@@ -136,7 +136,12 @@ class TwilioSmsTransport(SmsTransport):
             except ValueError:
                 pass
             raise error
-        return str(response.json().get("sid", ""))
+        try:
+            return str(response.json()["sid"])
+        except (ValueError, KeyError, TypeError):
+            # Accepted: sending again would send twice (Twilio takes no idempotency key).
+            log.warning("Twilio accepted a message without a sid: %r", response.text[:200])
+            return ""
 
 
 def get_sms_transport() -> SmsTransport:

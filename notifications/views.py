@@ -29,6 +29,7 @@ def preferences(request):
     return render(request, "notifications/preferences.html", {"form": form})
 
 
+@csrf_exempt  # the signed token is the credential; mail clients post one-click (RFC 8058)
 def unsubscribe(request, token):
     """GET shows a button (mail scanners follow links); POST unsubscribes, also one-click
     from the mail client (RFC 8058)."""

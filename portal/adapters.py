@@ -8,6 +8,14 @@ from portal.models import User
 from portal.phones import LANGUAGE_REGION, PhoneField
 
 
+def client_ip(request) -> str | None:
+    """The client's address as allauth sees it (behind TRUSTED_PROXY_COUNT proxies)."""
+    try:
+        return AccountAdapter(request).get_client_ip(request)
+    except Exception:  # a malformed forwarding header: no address rather than an error
+        return None
+
+
 def request_region(request) -> str | None:
     """The country a typed national number most likely belongs to, from the UI language."""
     return LANGUAGE_REGION.get(translation.get_language() or "")

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView as DrfAPIView
 
 from portal import selectors, services
+from portal.adapters import client_ip
 from portal.models import Invitation, Organisation, Role, Vehicle
 from portal.permissions import firm_access
 
@@ -162,10 +163,13 @@ class InvitationCreateApi(APIView):
     )
     def post(self, request, firm_id):
         access = firm_access(request.user, firm_id)
+        if not (access.can("manage_members") or access.can("manage_drivers")):
+            access.require("manage_members")  # 403 before the body is even read
         data = InvitationInput(data=request.data)
         data.is_valid(raise_exception=True)
         access.require("manage_drivers" if data.validated_data["role"] == "driver" else "manage_members")
         invitation = services.invitation_create(
+            client_ip=client_ip(request),
             actor=request.user,
             organisation=access.organisation,
             role=data.validated_data["role"],

@@ -9,17 +9,3 @@ class ApplicationError(Exception):
         self.message = message
         self.code = code
         self.extra = extra or {}
-
-
-class NotFound(ApplicationError):
-    def __init__(self, message=None):
-        from django.utils.translation import gettext
-
-        super().__init__(message or gettext("Not found."), code="not_found")
-
-
-class Forbidden(ApplicationError):
-    def __init__(self, message=None):
-        from django.utils.translation import gettext
-
-        super().__init__(message or gettext("You do not have permission to do this."), code="forbidden")

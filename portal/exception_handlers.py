@@ -20,6 +20,7 @@ def api_exception_handler(exc, context):
         exc = exceptions.PermissionDenied(*exc.args)
     if isinstance(exc, ApplicationError):
         response = exception_handler(exceptions.ValidationError(), context)
+        response.status_code = {"forbidden": 403, "not_found": 404}.get(exc.code, 400)
         response.data = {"message": exc.message, "code": exc.code, "extra": exc.extra}
         return response
 

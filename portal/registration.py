@@ -4,6 +4,7 @@ python-stdnum knows China's Unified Social Credit Code and Russia's INN. It has 
 module for Kazakhstan's BIN, so its published check-digit rule is implemented here.
 """
 
+from django.utils.translation import gettext_lazy as _
 from stdnum import exceptions as stdnum_exceptions
 from stdnum.cn import uscc
 from stdnum.ru import inn
@@ -43,9 +44,9 @@ def _stdnum(module):
 
 # country -> (validator returning the compact form, name of the scheme)
 SCHEMES = {
-    "CN": (_stdnum(uscc), "Unified Social Credit Code"),
-    "KZ": (kz_bin_validate, "BIN"),
-    "RU": (_stdnum(inn), "INN"),
+    "CN": (_stdnum(uscc), _("Unified Social Credit Code")),
+    "KZ": (kz_bin_validate, _("BIN")),
+    "RU": (_stdnum(inn), _("INN")),
 }
 
 

@@ -1,6 +1,10 @@
 """Every write of accounts and firms. Views, API views, admin and commands call these."""
 
+from contextlib import contextmanager
+from datetime import timedelta
+
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -112,8 +116,10 @@ def organisation_update(
 ) -> Organisation:
     firm_require(actor, organisation, "edit")
     number = _registration_number(country, registration_number)
-    identity_changed = (str(organisation.country), organisation.registration_number) != (country, number)
-    if identity_changed and (
+    number_changed = (str(organisation.country), organisation.registration_number) != (country, number)
+    # What an officer checked: a change of any of it needs a new verification.
+    identity_changed = number_changed or (organisation.name, organisation.kind) != (name.strip(), kind)
+    if number_changed and (
         Organisation.objects.filter(country=country, registration_number=number)
         .exclude(pk=organisation.pk)
         .exists()
@@ -126,9 +132,16 @@ def organisation_update(
     organisation.name, organisation.kind = name.strip(), kind
     organisation.country, organisation.registration_number = country, number
     if identity_changed and organisation.verified_at:
-        # A new identity has to be verified again.
         organisation.verified_at, organisation.verified_by = None, None
-    organisation.save()
+    try:
+        with transaction.atomic():
+            organisation.save()
+    except IntegrityError:  # the same number registered by another firm a moment ago
+        raise ApplicationError(
+            _("A firm with this registration number is already registered."),
+            code="duplicate_registration_number",
+            extra={"field": "registration_number"},
+        ) from None
     audit_log(actor=actor, action="organisation.updated", obj=organisation, organisation=organisation)
     return organisation
 
@@ -136,7 +149,7 @@ def organisation_update(
 @transaction.atomic
 def organisation_verify(*, officer: User, organisation: Organisation) -> Organisation:
     if not officer.has_perm("portal.verify_organisation"):
-        raise ApplicationError(_("You cannot verify firms."), code="forbidden")
+        raise PermissionDenied(_("You cannot verify firms."))
     updated = Organisation.objects.filter(pk=organisation.pk, verified_at__isnull=True).update(
         verified_at=timezone.now(), verified_by=officer
     )
@@ -173,6 +186,8 @@ def membership_change_role(*, actor: User, membership: Membership, role: str) ->
     firm_require(actor, membership.organisation, "manage_members")
     if role not in Role.values:
         raise ApplicationError(_("Unknown role."), code="invalid_role", extra={"field": "role"})
+    # Lock the firm: two admins demoting each other at once must not leave it with none.
+    Organisation.objects.select_for_update().get(pk=membership.organisation_id)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if membership.role == role:
         return membership
@@ -204,6 +219,7 @@ def membership_change_role(*, actor: User, membership: Membership, role: str) ->
 @transaction.atomic
 def membership_remove(*, actor: User, membership: Membership) -> None:
     firm_require(actor, membership.organisation, "manage_members")
+    Organisation.objects.select_for_update().get(pk=membership.organisation_id)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if membership.role == Role.ADMIN and _admins_left_after(membership) == 0:
         raise ApplicationError(_("A firm needs at least one admin."), code="last_admin")
@@ -246,10 +262,11 @@ def _invitation_message_language(invitation: Invitation) -> str:
     return existing.language if existing else (translation.get_language() or settings.LANGUAGE_CODE)
 
 
-def _invitation_send(invitation: Invitation) -> None:
+def _invitation_send(invitation: Invitation, client_ip: str | None) -> None:
     notify(
         "invitation.sent",
         invitation,
+        client_ip=client_ip,
         address=invitation.phone.as_e164 if invitation.phone else invitation.email,
         language=_invitation_message_language(invitation),
         organisation=invitation.organisation,
@@ -271,8 +288,22 @@ def invitation_create(
     phone: str = "",
     email: str = "",
     region: str | None = None,
+    client_ip: str | None = None,
 ) -> Invitation:
     firm_require(actor, organisation, "manage_members" if role != Invitation.As.DRIVER else "manage_drivers")
+    # Lock the firm: the daily cap below must hold against concurrent invitations.
+    organisation = Organisation.objects.select_for_update().get(pk=organisation.pk)
+    if not organisation.is_verified and (
+        Invitation.objects.filter(
+            organisation=organisation, created_at__gte=timezone.now() - timedelta(days=1)
+        ).count()
+        >= settings.UNVERIFIED_FIRM_INVITATIONS_PER_DAY
+    ):
+        raise ApplicationError(
+            _("A firm not yet verified by the port can send %(count)d invitations a day. Try again tomorrow.")
+            % {"count": settings.UNVERIFIED_FIRM_INVITATIONS_PER_DAY},
+            code="invitation_limit",
+        )
     if role not in Invitation.As.values:
         raise ApplicationError(_("Unknown role."), code="invalid_role", extra={"field": "role"})
     phone, email = (phone or "").strip(), (email or "").strip().lower()
@@ -320,7 +351,7 @@ def invitation_create(
         expires_at=Invitation.default_expiry(),
     )
     audit_log(actor=actor, action="invitation.created", obj=invitation, organisation=organisation, role=role)
-    _invitation_send(invitation)
+    _invitation_send(invitation, client_ip)
     return invitation
 
 
@@ -403,13 +434,20 @@ def invitation_accept_new_user(*, token: str, display_name: str, language: str) 
             _("An account with this phone number or email already exists. Sign in to accept."),
             code="account_exists",
         )
-    user = User.objects.create_user(
-        email=invitation.email,
-        phone=invitation.phone,
-        phone_verified=bool(invitation.phone),
-        display_name=display_name.strip(),
-        language=language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE,
-    )
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(
+                email=invitation.email,
+                phone=invitation.phone,
+                phone_verified=bool(invitation.phone),
+                display_name=display_name.strip(),
+                language=language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE,
+            )
+    except IntegrityError:  # an account for this contact was made a moment ago
+        raise ApplicationError(
+            _("An account with this phone number or email already exists. Sign in to accept."),
+            code="account_exists",
+        ) from None
     user.set_unusable_password()
     user.save(update_fields=["password"])
     if invitation.email:
@@ -418,6 +456,20 @@ def invitation_accept_new_user(*, token: str, display_name: str, language: str) 
 
 
 # --- vehicles
+
+
+@contextmanager
+def _unique_plate():
+    """The database's word on duplicate plates, for two saves racing past the check."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        raise ApplicationError(
+            _("This plate is already registered to the firm."),
+            code="duplicate_plate",
+            extra={"field": "plate"},
+        ) from None
 
 
 def _vehicle_fields(
@@ -455,14 +507,15 @@ def vehicle_create(
 ) -> Vehicle:
     firm_require(actor, organisation, "manage_vehicles")
     normalised, trailer = _vehicle_fields(organisation, plate, trailer_plate)
-    vehicle = Vehicle.objects.create(
-        organisation=organisation,
-        plate=" ".join(plate.upper().split()),
-        plate_normalised=normalised,
-        country=country,
-        kind=kind,
-        trailer_plate=trailer,
-    )
+    with _unique_plate():
+        vehicle = Vehicle.objects.create(
+            organisation=organisation,
+            plate=" ".join(plate.upper().split()),
+            plate_normalised=normalised,
+            country=country,
+            kind=kind,
+            trailer_plate=trailer,
+        )
     audit_log(
         actor=actor, action="vehicle.created", obj=vehicle, organisation=organisation, plate=vehicle.plate
     )
@@ -477,7 +530,8 @@ def vehicle_update(
     normalised, trailer = _vehicle_fields(vehicle.organisation, plate, trailer_plate, exclude_pk=vehicle.pk)
     vehicle.plate, vehicle.plate_normalised = " ".join(plate.upper().split()), normalised
     vehicle.country, vehicle.kind, vehicle.trailer_plate = country, kind, trailer
-    vehicle.save()
+    with _unique_plate():
+        vehicle.save()
     audit_log(actor=actor, action="vehicle.updated", obj=vehicle, organisation=vehicle.organisation)
     return vehicle
 

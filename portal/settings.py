@@ -237,6 +237,7 @@ SMS_GATEWAY_TOKEN = env_str("SMS_GATEWAY_TOKEN")
 SMS_SENDER_ID = env_str("SMS_SENDER_ID", "Landport")
 # Shared secret of the delivery reports the gateway posts to /notifications/delivery-report.
 SMS_GATEWAY_WEBHOOK_SECRET = env_str("SMS_GATEWAY_WEBHOOK_SECRET")
+DELIVERY_REPORTS_REFUSED_PER_MINUTE = env_int("DELIVERY_REPORTS_REFUSED_PER_MINUTE", 30)
 # notifications.transports.TwilioSmsTransport
 TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
@@ -322,6 +323,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Invitations
 INVITATION_TTL_HOURS = env_int("INVITATION_TTL_HOURS", 72)
+# A firm not yet verified by an officer may send this many invitations a day (SMS pumping).
+UNVERIFIED_FIRM_INVITATIONS_PER_DAY = env_int("UNVERIFIED_FIRM_INVITATIONS_PER_DAY", 10)
 
 # --- Security
 SESSION_COOKIE_SECURE = PRODUCTION
@@ -335,6 +338,11 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies put their address in X-Forwarded-For: rate limits and SMS limits per
+# client address must see the client, not the proxy.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if env_bool("BEHIND_TLS_PROXY", False) else 0)
+# Messages live in the session, not in a cookie: one of them shows a new API token.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 LOGGING = {
     "version": 1,

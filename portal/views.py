@@ -14,7 +14,7 @@ from kombu import Connection
 from rest_framework.authtoken.models import Token
 
 from portal import selectors, services
-from portal.adapters import request_region
+from portal.adapters import client_ip, request_region
 from portal.errors import ApplicationError
 from portal.forms import (
     DriverProfileForm,
@@ -180,6 +180,7 @@ def _invite(request, access, roles, redirect_to):
     if request.method == "POST" and form.is_valid():
         try:
             services.invitation_create(
+                client_ip=client_ip(request),
                 actor=request.user,
                 organisation=access.organisation,
                 role=form.cleaned_data["role"],
@@ -304,8 +305,11 @@ def driver_remove(request, firm_id, driver_id):
     access = firm_access(request.user, firm_id)
     access.require("manage_drivers")
     driver = get_object_or_404(Driver, pk=driver_id, firm_links__organisation=access.organisation)
-    services.driver_remove(actor=request.user, organisation=access.organisation, driver=driver)
-    messages.success(request, _("Driver removed from the firm."))
+    try:
+        services.driver_remove(actor=request.user, organisation=access.organisation, driver=driver)
+        messages.success(request, _("Driver removed from the firm."))
+    except ApplicationError as error:
+        messages.error(request, error.message)
     return redirect("firm_drivers", firm_id)
 
 

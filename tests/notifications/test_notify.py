@@ -8,7 +8,7 @@ from notifications import services
 from notifications.events import EVENTS
 from notifications.models import Channel, Notification, Preference
 from notifications.segments import sms_encoding, sms_segments
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 Status = Notification.Status
@@ -276,12 +276,6 @@ def test_role_change_notifies_the_member(firm_a):
     assert inapp.body == f"Your role in {firm_a.organisation.name} is now Dispatcher."
 
 
-def test_other_users_sms_limits_do_not_leak(firm_a):
-    other = UserFactory()
-    services.notify("auth.code", address=other.phone.as_e164, context={"code": "1"}, key="x")
-    assert Notification.objects.get().address == other.phone.as_e164
-
-
 def test_a_broadcast_is_fanned_out_in_chunks_and_every_message_sent(
     sms_outbox, django_capture_on_commit_callbacks
 ):
@@ -295,3 +289,32 @@ def test_a_broadcast_is_fanned_out_in_chunks_and_every_message_sent(
     assert len(ids) == len(drivers)
     assert sorted(m.to for m in sms_outbox) == sorted(d.phone.as_e164 for d in drivers)
     assert Notification.objects.filter(channel="sms", status="sent").count() == len(drivers)
+
+
+def test_one_click_unsubscribe_works_without_a_csrf_token(
+    firm_a, mailoutbox, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    verify_email(firm_a.admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.notify(
+            "organisation.verified",
+            firm_a.organisation,
+            recipients=[firm_a.admin],
+            context={"organisation": "Alpha"},
+        )
+    url = mailoutbox[0].extra_headers["List-Unsubscribe"].strip("<>").removeprefix("http://127.0.0.1:8000")
+    response = Client(enforce_csrf_checks=True).post(url, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert (
+        Preference.objects.get(user=firm_a.admin, event="organisation.verified", channel="email").enabled
+        is False
+    )
+
+
+def test_a_code_refused_by_the_limit_is_not_kept(settings):
+    settings.SMS_LIMIT_PER_NUMBER_PER_DAY = 0
+    services.notify("auth.code", address="+77010000001", context={"code": "987654"}, key="x")
+    row = Notification.objects.get()
+    assert row.status == "failed" and "987654" not in row.body

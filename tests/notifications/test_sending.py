@@ -183,21 +183,38 @@ def test_the_sweeper_requeues_stuck_and_overdue_rows(gateway, settings):
 
 
 @pytest.mark.django_db
-def test_resend_from_the_admin(client, gateway, officer_x):
+def test_resend_from_the_admin_reaches_the_gateway_again_but_never_for_a_code(
+    client, gateway, officer_x, firm_a, django_capture_on_commit_callbacks
+):
     import pyotp
     from allauth.mfa.totp.internal.auth import TOTP
 
-    notification = code_sms()
-    Notification.objects.filter(pk=notification.pk).update(status=Status.FAILED, last_error="x")
+    code = code_sms(9)
+    services.notification_deliver(notification_id=code.pk)
+    [notification_id] = services.notify(
+        "organisation.verified",
+        firm_a.organisation,
+        recipients=[firm_a.driver],
+        context={"organisation": "A"},
+    )
+    services.notification_deliver(notification_id=notification_id)
+    assert len(gateway.messages()) == 2
+    Notification.objects.filter(pk__in=[code.pk, notification_id]).update(
+        status=Status.FAILED, last_error="x"
+    )
     officer_x.is_superuser = True
     officer_x.save()
     TOTP.activate(officer_x, pyotp.random_base32())
     client.force_login(officer_x)
     changelist = reverse("admin:notifications_notification_changelist")
     assert client.get(changelist).status_code == 200
-    client.post(changelist, {"action": "resend", "_selected_action": [notification.pk]})
-    notification.refresh_from_db()
-    assert notification.status == "pending"
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(changelist, {"action": "resend", "_selected_action": [code.pk, notification_id]})
+    statuses = dict(
+        Notification.objects.filter(pk__in=[code.pk, notification_id]).values_list("pk", "status")
+    )
+    assert statuses == {code.pk: "failed", notification_id: "sent"}
+    assert (len(gateway.messages()), gateway.duplicates) == (3, 0)  # a new send key: a new message
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -258,3 +275,25 @@ def test_a_failed_delivery_report_marks_the_row_failed(client, gateway, settings
     assert response.status_code == 200
     notification.refresh_from_db()
     assert (notification.status, notification.last_error) == ("failed", "gateway: absent")
+
+
+@pytest.mark.django_db
+def test_unsigned_delivery_reports_are_few_and_short(client, settings):
+    settings.DELIVERY_REPORTS_REFUSED_PER_MINUTE = 3
+    url = reverse("notifications:delivery_report")
+    statuses = [client.post(url, b"x" * 5000, content_type="application/json").status_code for _ in range(5)]
+    assert statuses == [403, 403, 403, 429, 429]
+    assert [len(r.body) for r in DeliveryReport.objects.all()] == [200, 200, 200]
+
+
+def test_twilio_acceptance_without_a_sid_is_not_sent_again(settings):
+    server = Scripted((201, "not json", {}, 0))
+    settings.TWILIO_API_BASE, settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = (
+        server.url,
+        "AC1",
+        "tok",
+    )
+    try:
+        assert TwilioSmsTransport().send(Sms(to="+77010000001", body="hi")) == ""
+    finally:
+        server.close()

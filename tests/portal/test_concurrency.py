@@ -88,3 +88,18 @@ def test_one_registration_number_registered_by_many_at_once_makes_one_firm():
     results = race(register, [(u,) for u in users])
     assert sum(not isinstance(r, ApplicationError) for r in results) == 1
     assert {r.code for r in results if isinstance(r, ApplicationError)} == {"duplicate_registration_number"}
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin():
+    from portal.models import Role
+    from tests.factories import MembershipFactory, OrganisationFactory
+
+    firm = OrganisationFactory()
+    first, second = (MembershipFactory(organisation=firm, role=Role.ADMIN) for _ in range(2))
+
+    def demote(actor, membership):
+        return services.membership_change_role(actor=actor, membership=membership, role=Role.DECLARANT)
+
+    results = race(demote, [(first.user, second), (second.user, first)])
+    assert sum(isinstance(r, ApplicationError) for r in results) == 1
+    assert Membership.objects.filter(organisation=firm, role=Role.ADMIN).count() == 1

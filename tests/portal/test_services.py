@@ -79,7 +79,7 @@ def test_changing_the_registration_number_needs_verification_again(firm_a, offic
 
 
 def test_firm_without_verify_permission_cannot_verify(firm_a):
-    with pytest.raises(ApplicationError):
+    with pytest.raises(PermissionDenied):
         services.organisation_verify(officer=firm_a.admin, organisation=firm_a.organisation)
 
 
@@ -318,3 +318,38 @@ def test_home_page_query_count_does_not_grow_with_firms(client, django_assert_ma
     client.force_login(user)
     with django_assert_max_num_queries(12):
         assert client.get(reverse("home")).status_code == 200
+
+
+def test_an_unverified_firm_may_send_only_so_many_invitations_a_day(firm_a, settings):
+    settings.UNVERIFIED_FIRM_INVITATIONS_PER_DAY = 2
+    for n in range(2):
+        services.invitation_create(
+            actor=firm_a.admin, organisation=firm_a.organisation, role="driver", phone=f"+7701555000{n}"
+        )
+    with pytest.raises(ApplicationError) as exc:
+        services.invitation_create(
+            actor=firm_a.admin, organisation=firm_a.organisation, role="driver", phone="+77015550009"
+        )
+    assert exc.value.code == "invitation_limit"
+    assert Invitation.objects.count() == 2
+
+
+def test_renaming_a_verified_firm_needs_verification_again(firm_a, officer_x):
+    services.organisation_verify(officer=officer_x, organisation=firm_a.organisation)
+    services.organisation_update(
+        actor=firm_a.admin,
+        organisation=firm_a.organisation,
+        name="Another Name",
+        kind="logistics",
+        country="KZ",
+        registration_number=firm_a.organisation.registration_number,
+    )
+    firm_a.organisation.refresh_from_db()
+    assert firm_a.organisation.is_verified is False
+
+
+def test_api_refuses_a_declarant_before_reading_the_body(api_as, firm_a):
+    response = api_as(firm_a.declarant).post(
+        f"/api/v1/firms/{firm_a.organisation.pk}/invitations/", {"role": "nonsense"}, format="json"
+    )
+    assert response.status_code == 403
