@@ -44,6 +44,10 @@ EVENTS: dict[str, Event] = {
         Event("membership.role_changed", _("Your role in a firm changed")),
         Event("membership.removed", _("You were removed from a firm")),
         Event("driver.joined", _("A driver joined your firm")),
+        Event("declaration.submitted", _("A declaration was submitted")),
+        Event("declaration.accepted", _("A declaration was accepted")),
+        Event("declaration.changes_requested", _("Customs asked for changes to a declaration")),
+        Event("declaration.rejected", _("A declaration was rejected")),
     ]
 }
 

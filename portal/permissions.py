@@ -20,6 +20,8 @@ FIRM_ACTIONS: dict[str, frozenset[Role]] = {
     "manage_drivers": frozenset({Role.ADMIN}),
     "view_vehicles": ALL_MEMBERS,
     "manage_vehicles": frozenset({Role.ADMIN, Role.DISPATCHER}),
+    "view_declarations": ALL_MEMBERS,
+    "declare": frozenset({Role.ADMIN, Role.DECLARANT}),
 }
 
 

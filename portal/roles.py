@@ -18,9 +18,17 @@ _READ_REFERENCE = [
     "portal.view_driver",
 ]
 
+_DECLARATIONS_READ = [
+    "declarations.view_declaration",
+    "declarations.view_goodsitem",
+    "declarations.view_document",
+    "declarations.view_declarationevent",
+]
+_DECLARATIONS_REVIEW = [*_DECLARATIONS_READ, "declarations.review_declaration"]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    CUSTOMS_OFFICER: [*_READ_REFERENCE, "portal.verify_organisation"],
-    BORDER_INSPECTION_OFFICER: [*_READ_REFERENCE],
+    CUSTOMS_OFFICER: [*_READ_REFERENCE, "portal.verify_organisation", *_DECLARATIONS_REVIEW],
+    BORDER_INSPECTION_OFFICER: [*_READ_REFERENCE, *_DECLARATIONS_READ],
     PORT_OPERATOR: [*_READ_REFERENCE, "portal.change_port"],
     SUPERVISOR: [
         *_READ_REFERENCE,
@@ -31,6 +39,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "notifications.view_notification",
         "notifications.change_notification",  # the "send again" action
         "notifications.view_deliveryreport",
+        *_DECLARATIONS_REVIEW,
+        "declarations.view_riskrule",
+        "declarations.add_riskrule",
+        "declarations.change_riskrule",
+        "declarations.view_portpolicy",
+        "declarations.change_portpolicy",
     ],
 }
 OFFICER_ROLES = list(ROLE_PERMISSIONS)

@@ -187,6 +187,8 @@ LANGUAGES = [
 # django-countries no Kazakh, Django's admin and auth catalogues have gaps).
 LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_vendor"]
 TIME_ZONE = "UTC"
+# The ports of Xinjiang keep Beijing time; a port's own time zone is on the Port.
+PORT_DEFAULT_TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
 
@@ -197,6 +199,8 @@ STATIC_ROOT = VAR_DIR / "static"
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
 MEDIA_URL = "media/"
+# Uploads are read back into memory only up to this size; larger ones go to a temp file.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

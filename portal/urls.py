@@ -1,5 +1,4 @@
 from allauth.account.decorators import secure_admin_login
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.utils import translation
@@ -64,11 +63,7 @@ urlpatterns = [
     path("i/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("accounts/", include("allauth.urls")),
     path("notifications/", include("notifications.urls")),
+    path("", include("declarations.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
