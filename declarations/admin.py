@@ -1,7 +1,7 @@
 """The back office for customs: officers of a port see that port's declarations only."""
 
 from django.contrib import admin, messages
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -215,28 +215,26 @@ class DeclarationAdmin(admin.ModelAdmin):
     exclude = ["copied_from"]
 
     def get_queryset(self, request):
-        now = timezone.now()
         qs = super().get_queryset(request)
         if not request.user.is_superuser:
             qs = qs.filter(port__in=request.user.ports.values("pk"))
-        # The review queue: awaiting a decision, overdue first, perishables first, then by due time.
-        return qs.annotate(
-            queue_awaiting=Case(
-                When(status__in=AWAITING_DECISION, then=Value(0)),
-                default=Value(1),
-                output_field=IntegerField(),
-            ),
-            queue_overdue=Case(
-                When(review_due_at__lt=now, then=Value(0)), default=Value(1), output_field=IntegerField()
-            ),
-            queue_perishable=Case(
-                When(cargo_category=CargoCategory.AGRICULTURAL, then=Value(0)),
-                default=Value(1),
-                output_field=IntegerField(),
-            ),
-        ).order_by(
-            "queue_awaiting", "queue_overdue", "queue_perishable", "-priority", "review_due_at", "-created_at"
-        )
+        return qs
+
+    def get_ordering(self, request):
+        """The review queue: awaiting a decision first, overdue first, perishables first,
+        then priority cargo, then by the time the decision is due."""
+
+        def first_if(condition):
+            return Case(When(condition, then=Value(0)), default=Value(1), output_field=IntegerField())
+
+        return [
+            first_if(Q(status__in=AWAITING_DECISION)).asc(),
+            first_if(Q(review_due_at__lt=timezone.now())).asc(),
+            first_if(Q(cargo_category=CargoCategory.AGRICULTURAL)).asc(),
+            F("priority").desc(),
+            F("review_due_at").asc(nulls_last=True),
+            F("created_at").desc(),
+        ]
 
     def has_add_permission(self, request):
         return False

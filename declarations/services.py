@@ -66,6 +66,8 @@ def _not_allowed(declaration: Declaration, to: str) -> ApplicationError:
 
 
 def _transition(declaration: Declaration, to: str, *, actor, comment: str = "", **fields) -> Declaration:
+    # The row as it is now, not as the caller last saw it.
+    declaration.refresh_from_db(fields=["status"])
     source = declaration.status
     if (source, to) not in TRANSITIONS:
         raise _not_allowed(declaration, to)
