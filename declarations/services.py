@@ -496,56 +496,30 @@ def declaration_review_start(*, officer, declaration: Declaration) -> Declaratio
 
 @transaction.atomic
 def declaration_accept(*, officer, declaration: Declaration, comment: str = "") -> Declaration:
+    return _decide(officer, declaration, Status.ACCEPTED, reason=comment)
+
+
+def _decide(officer, declaration: Declaration, to: str, *, reason: str = "") -> Declaration:
+    """An officer's decision: accepted, changes requested or rejected (the last two with a reason)."""
     _require_officer(officer, declaration)
-    declaration = _transition(
-        declaration,
-        Status.ACCEPTED,
-        actor=officer,
-        comment=comment.strip(),
-        decided_at=timezone.now(),
-        decided_by=officer,
-    )
-    _tell("declaration.accepted", declaration, with_driver=True)
-    return declaration
-
-
-def _reason_required(reason: str) -> str:
     reason = " ".join((reason or "").split())
-    if not reason:
+    if to != Status.ACCEPTED and not reason:
         raise ApplicationError(_("Give the reason."), code="reason_required", extra={"field": "reason"})
-    return reason
+    declaration = _transition(
+        declaration, to, actor=officer, comment=reason, decided_at=timezone.now(), decided_by=officer
+    )
+    _tell(f"declaration.{to}", declaration, with_driver=to != Status.CHANGES_REQUESTED, comment=reason)
+    return declaration
 
 
 @transaction.atomic
 def declaration_request_changes(*, officer, declaration: Declaration, reason: str) -> Declaration:
-    _require_officer(officer, declaration)
-    reason = _reason_required(reason)
-    declaration = _transition(
-        declaration,
-        Status.CHANGES_REQUESTED,
-        actor=officer,
-        comment=reason,
-        decided_at=timezone.now(),
-        decided_by=officer,
-    )
-    _tell("declaration.changes_requested", declaration, with_driver=False, comment=reason)
-    return declaration
+    return _decide(officer, declaration, Status.CHANGES_REQUESTED, reason=reason)
 
 
 @transaction.atomic
 def declaration_reject(*, officer, declaration: Declaration, reason: str) -> Declaration:
-    _require_officer(officer, declaration)
-    reason = _reason_required(reason)
-    declaration = _transition(
-        declaration,
-        Status.REJECTED,
-        actor=officer,
-        comment=reason,
-        decided_at=timezone.now(),
-        decided_by=officer,
-    )
-    _tell("declaration.rejected", declaration, with_driver=True, comment=reason)
-    return declaration
+    return _decide(officer, declaration, Status.REJECTED, reason=reason)
 
 
 @transaction.atomic
