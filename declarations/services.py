@@ -379,8 +379,10 @@ def document_delete(*, actor, document: Document) -> None:
     _require_declarant(actor, document.declaration)
     declaration = Declaration.objects.select_for_update().get(pk=document.declaration_id)
     _require_editable(declaration)
-    document.file.delete(save=False)
+    stored = document.file.name
     document.delete()
+    # The file goes only once the row is gone for good: a rollback keeps both.
+    transaction.on_commit(lambda: Document.file.field.storage.delete(stored))
 
 
 @transaction.atomic
@@ -399,21 +401,21 @@ def declaration_copy(*, actor, declaration: Declaration) -> Declaration:
     )
     copy.copied_from = declaration
     copy.save(update_fields=["copied_from"])
+    copied = [
+        "position",
+        "hs_code",
+        "description",
+        "quantity",
+        "unit",
+        "gross_kg",
+        "net_kg",
+        "value",
+        "currency",
+        "origin_country",
+    ]
     GoodsItem.objects.bulk_create(
-        GoodsItem(
-            declaration=copy,
-            position=g.position,
-            hs_code=g.hs_code,
-            description=g.description,
-            quantity=g.quantity,
-            unit=g.unit,
-            gross_kg=g.gross_kg,
-            net_kg=g.net_kg,
-            value=g.value,
-            currency=g.currency,
-            origin_country=g.origin_country,
-        )
-        for g in declaration.goods.all()
+        GoodsItem(declaration=copy, **{name: getattr(item, name) for name in copied})
+        for item in declaration.goods.all()
     )
     return copy
 

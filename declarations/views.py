@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from declarations import selectors, services
 from declarations.forms import DocumentForm, GoodsForm, HeaderForm
 from declarations.models import Status
+from declarations.risk import missing_documents
 from portal.errors import ApplicationError
 from portal.forms import form_add_error
 from portal.permissions import firm_access
@@ -174,8 +175,6 @@ def declaration_documents(request, pk):
         else:
             messages.success(request, _("Document added."))
             return redirect("declarations:documents", pk)
-    from declarations.risk import missing_documents
-
     context = {
         "declaration": declaration,
         "documents": declaration.documents.all(),
@@ -224,8 +223,6 @@ def declaration_review(request, pk):
                 _("Submitted. Risk channel: %(channel)s.") % {"channel": declaration.get_channel_display()},
             )
             return redirect("declarations:detail", pk)
-    from declarations.risk import missing_documents
-
     context = {
         "declaration": declaration,
         "goods": declaration.goods.all(),
