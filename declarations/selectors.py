@@ -44,6 +44,15 @@ def declaration_for(user, pk, *, write: bool = False) -> Declaration:
     return declaration
 
 
+def declaration_detail(pk) -> Declaration:
+    """One declaration with what its page or API answer shows; no access check."""
+    return (
+        Declaration.objects.select_related("port", "vehicle")
+        .prefetch_related("goods", "documents")
+        .get(pk=pk)
+    )
+
+
 def declarations_of(organisation, *, status: str = "") -> QuerySet[Declaration]:
     qs = (
         Declaration.objects.filter(organisation=organisation)

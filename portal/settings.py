@@ -320,6 +320,8 @@ SPECTACULAR_SETTINGS = {
         "OrganisationKindEnum": "portal.models.Organisation.Kind",
         "MemberRoleEnum": "portal.models.Role",
         "InvitationRoleEnum": "portal.models.Invitation.As",
+        "DocumentKindEnum": "declarations.models.DocumentKind",
+        "DeclarationStatusEnum": "declarations.models.Status",
         # Country labels are translated and sorted by name: the schema view renders in English.
         "CountryEnum": "django_countries.countries",
     },

@@ -5,6 +5,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from declarations import api as declarations_api
 from portal import api, views
 
 admin.site.login = secure_admin_login(admin.site.login)
@@ -33,6 +34,39 @@ api_v1 = [
     path("firms/<int:firm_id>/drivers/", api.DriverListApi.as_view(), name="drivers"),
     path("firms/<int:firm_id>/vehicles/", api.VehicleListApi.as_view(), name="vehicles"),
     path("firms/<int:firm_id>/vehicles/<int:vehicle_id>/", api.VehicleDetailApi.as_view(), name="vehicle"),
+    path(
+        "firms/<int:firm_id>/declarations/",
+        declarations_api.DeclarationListApi.as_view(),
+        name="declarations",
+    ),
+    path("declarations/<int:pk>/", declarations_api.DeclarationDetailApi.as_view(), name="declaration"),
+    path("declarations/<int:pk>/goods/", declarations_api.GoodsListApi.as_view(), name="declaration_goods"),
+    path(
+        "declarations/<int:pk>/goods/<int:item_id>/",
+        declarations_api.GoodsDetailApi.as_view(),
+        name="declaration_goods_item",
+    ),
+    path(
+        "declarations/<int:pk>/documents/",
+        declarations_api.DocumentListApi.as_view(),
+        name="declaration_documents",
+    ),
+    path(
+        "declarations/<int:pk>/documents/<int:document_id>/",
+        declarations_api.DocumentDetailApi.as_view(),
+        name="declaration_document",
+    ),
+    path(
+        "declarations/<int:pk>/documents/<int:document_id>/file/",
+        declarations_api.DocumentFileApi.as_view(),
+        name="declaration_document_file",
+    ),
+    path("declarations/<int:pk>/submit/", declarations_api.SubmitApi.as_view(), name="declaration_submit"),
+    path(
+        "declarations/<int:pk>/withdraw/", declarations_api.WithdrawApi.as_view(), name="declaration_withdraw"
+    ),
+    path("declarations/<int:pk>/copy/", declarations_api.CopyApi.as_view(), name="declaration_copy"),
+    path("declarations/<int:pk>/history/", declarations_api.HistoryApi.as_view(), name="declaration_history"),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
