@@ -291,6 +291,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-notifications": {"task": "notifications.tasks.notifications_sweep", "schedule": 60},
     "clear-expired-sessions": {"task": "portal.tasks.sessions_clear", "schedule": 6 * 3600},
     "purge-stale-invitations": {"task": "portal.tasks.invitations_purge", "schedule": 24 * 3600},
+    "ensure-slots": {"task": "bookings.tasks.slots_ensure_all", "schedule": 3600},
 }
 
 # --- API
@@ -331,6 +332,10 @@ SPECTACULAR_SETTINGS = {
 INVITATION_TTL_HOURS = env_int("INVITATION_TTL_HOURS", 72)
 # A firm not yet verified by an officer may send this many invitations a day (SMS pumping).
 UNVERIFIED_FIRM_INVITATIONS_PER_DAY = env_int("UNVERIFIED_FIRM_INVITATIONS_PER_DAY", 10)
+
+# --- Passes: per-port Ed25519 keys, from the environment or from PEM files, never the database.
+PASS_SIGNING_KEYS = env_str("PASS_SIGNING_KEYS", "")
+PASS_KEYS_DIR = Path(env_str("PASS_KEYS_DIR", str(VAR_DIR / "pass-keys")))
 
 # --- Security
 SESSION_COOKIE_SECURE = PRODUCTION

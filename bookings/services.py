@@ -1,0 +1,461 @@
+"""Every write of bookings: slots from the plan, book, move, cancel, passes.
+
+Capacity is taken with the slot row locked (``select_for_update``) and re-checked under the
+lock; giving a place back is a conditional decrement with no lock, since it can only make
+room. One active booking per vehicle and port is also a database constraint.
+"""
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from bookings import passes
+from bookings.models import (
+    HOLDING,
+    Booking,
+    BookingPolicy,
+    BookingStatus,
+    CapacityException,
+    Lane,
+    LaneDirection,
+    LaneType,
+    OpeningHours,
+    Pass,
+    Slot,
+)
+from declarations.models import CargoCategory, Declaration, Direction, RiskChannel, Status
+from notifications.services import notify
+from portal.errors import ApplicationError
+from portal.models import Membership, Port, Role
+
+BOOKABLE_DECLARATIONS = {Status.SUBMITTED, Status.UNDER_REVIEW, Status.ACCEPTED}
+BOOKING_ROLES = {Role.ADMIN, Role.DISPATCHER}
+
+# Switched off only by the concurrency test's negative control, to show the race is real.
+LOCK_CAPACITY = True
+
+
+def policy_of(port: Port) -> BookingPolicy:
+    policy = getattr(port, "_booking_policy_cache", None)
+    if policy is None:
+        policy, _created = BookingPolicy.objects.get_or_create(port=port)
+        port._booking_policy_cache = policy
+    return policy
+
+
+def port_zone(port: Port) -> ZoneInfo:
+    return ZoneInfo(port.time_zone)
+
+
+# --- slots from the capacity plan
+
+
+def _windows(port: Port, day: date, hours: list[OpeningHours]) -> list[tuple[datetime, datetime]]:
+    """The day's opening windows as naive port-time datetimes."""
+    if port.open_24h:
+        return [(datetime.combine(day, time()), datetime.combine(day + timedelta(days=1), time()))]
+    windows = []
+    for entry in hours:
+        if entry.weekday != day.weekday():
+            continue
+        start = datetime.combine(day, entry.opens)
+        end = datetime.combine(day, entry.closes)
+        if end <= start:  # past midnight, or the whole day when opens == closes
+            end += timedelta(days=1)
+        windows.append((start, end))
+    return windows
+
+
+def slots_ensure(port: Port, first: date, last: date) -> int:
+    """Create the slots of the port's plan for the days first..last (port time) that do not
+    exist yet. Existing slots are left as they are: they may hold bookings. Returns how many
+    were created."""
+    policy = policy_of(port)
+    zone = port_zone(port)
+    lanes = list(Lane.objects.filter(port=port, active=True))
+    hours = list(OpeningHours.objects.filter(port=port))
+    exceptions = list(CapacityException.objects.filter(port=port, date__gte=first, date__lte=last))
+    step = timedelta(minutes=policy.slot_minutes)
+    new = []
+    day = first
+    while day <= last:
+        todays = [e for e in exceptions if e.date == day]
+        if not any(e.closed and e.lane_id is None for e in todays):
+            for lane in lanes:
+                lane_rules = [e for e in todays if e.lane_id in (None, lane.pk)]
+                if any(e.closed for e in lane_rules):
+                    continue
+                override = next(
+                    (e.capacity for e in sorted(lane_rules, key=lambda e: e.lane_id is None) if e.capacity),
+                    None,
+                )
+                capacity = override if override is not None else lane.capacity
+                for start, end in _windows(port, day, hours):
+                    moment = start
+                    while moment + step <= end:
+                        new.append(
+                            Slot(
+                                port=port,
+                                lane=lane,
+                                starts_at=moment.replace(tzinfo=zone),
+                                ends_at=(moment + step).replace(tzinfo=zone),
+                                capacity=capacity,
+                            )
+                        )
+                        moment += step
+        day += timedelta(days=1)
+    created = Slot.objects.bulk_create(new, ignore_conflicts=True)
+    return len(created)
+
+
+def slots_ensure_window(port: Port) -> int:
+    today = timezone.localtime(timezone.now(), port_zone(port)).date()
+    return slots_ensure(port, today, today + timedelta(days=policy_of(port).window_days))
+
+
+# --- which lane a declaration goes to
+
+_LANE_BY_CATEGORY = {
+    CargoCategory.AGRICULTURAL: LaneType.GREEN,
+    CargoCategory.ENERGY: LaneType.ENERGY,
+    CargoCategory.VEHICLES: LaneType.VEHICLE_EXPORT,
+    CargoCategory.EMPTY: LaneType.EMPTY_RETURN,
+}
+
+
+def lane_direction_for(declaration: Declaration) -> str:
+    return LaneDirection.OUTBOUND if declaration.direction == Direction.EXPORT else LaneDirection.INBOUND
+
+
+def lanes_for(declaration: Declaration) -> list[Lane]:
+    """The lanes a declaration may book: its category's lane, or general cargo where the port
+    has none. A red-channel declaration goes through general cargo, where the inspection is."""
+    direction = lane_direction_for(declaration)
+    lanes = [
+        lane
+        for lane in Lane.objects.filter(port_id=declaration.port_id, active=True)
+        if lane.direction == direction
+    ]
+    wanted = _LANE_BY_CATEGORY.get(declaration.cargo_category, LaneType.GENERAL)
+    if declaration.channel == RiskChannel.RED:
+        wanted = LaneType.GENERAL
+    chosen = [lane for lane in lanes if lane.type == wanted]
+    return chosen or [lane for lane in lanes if lane.type == LaneType.GENERAL]
+
+
+# --- checks
+
+
+def _refuse(message, code: str, **extra) -> ApplicationError:
+    return ApplicationError(message, code=code, extra=extra)
+
+
+def may_book(actor, declaration: Declaration) -> bool:
+    """The firm's admins and dispatchers, or the driver named on the declaration."""
+    if not actor.is_authenticated:
+        return False
+    role = (
+        Membership.objects.filter(user=actor, organisation_id=declaration.organisation_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role in BOOKING_ROLES:
+        return True
+    return declaration.driver_id is not None and declaration.driver.user_id == actor.pk
+
+
+def _require_may_book(actor, declaration: Declaration) -> None:
+    if not may_book(actor, declaration):
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied(_("Only the firm's dispatchers and the declaration's driver can book."))
+
+
+def _local(moment: datetime, port: Port) -> str:
+    return date_format(timezone.localtime(moment, port_zone(port)), "DATETIME_FORMAT")
+
+
+def _check_window(slot: Slot, policy: BookingPolicy, now: datetime) -> None:
+    if slot.starts_at <= now:
+        raise _refuse(_("This slot has already begun."), "slot_past")
+    if slot.starts_at - timedelta(minutes=policy.cutoff_minutes) < now:
+        raise _refuse(
+            _("Booking closes %(minutes)s minutes before the slot.") % {"minutes": policy.cutoff_minutes},
+            "after_cutoff",
+        )
+    if slot.starts_at > now + timedelta(days=policy.window_days):
+        raise _refuse(
+            _("Slots can be booked at most %(days)s days ahead.") % {"days": policy.window_days},
+            "outside_window",
+        )
+
+
+def _check_declaration(declaration: Declaration, slot: Slot) -> None:
+    if declaration.status not in BOOKABLE_DECLARATIONS:
+        raise _refuse(
+            _("Only a submitted or accepted declaration can be booked; this one is %(status)s.")
+            % {"status": declaration.get_status_display().lower()},
+            "declaration_not_bookable",
+        )
+    if declaration.vehicle_id is None:
+        raise _refuse(_("The declaration names no vehicle."), "no_vehicle")
+    if slot.port_id != declaration.port_id:
+        raise _refuse(_("This slot is at another port than the declaration."), "wrong_port")
+    if slot.lane_id not in {lane.pk for lane in lanes_for(declaration)}:
+        raise _refuse(_("This lane is not for this cargo."), "wrong_lane")
+
+
+def _check_firm_standing(declaration: Declaration, slot: Slot, policy: BookingPolicy, now: datetime) -> None:
+    if policy.no_show_limit is not None:
+        no_shows = no_shows_of(declaration.organisation_id, slot.port_id)
+        if no_shows >= policy.no_show_limit:
+            raise _refuse(
+                _(
+                    "Your firm missed %(count)s booked slots at this port in the last 30 days; "
+                    "new bookings are refused for now."
+                )
+                % {"count": no_shows},
+                "no_show_limit",
+                no_shows=no_shows,
+            )
+    if policy.firm_daily_quota is not None:
+        zone = port_zone(slot.port)
+        day = timezone.localtime(slot.starts_at, zone).date()
+        start = datetime.combine(day, time(), tzinfo=zone)
+        taken = Booking.objects.filter(
+            organisation_id=declaration.organisation_id,
+            port_id=slot.port_id,
+            slot__starts_at__gte=start,
+            slot__starts_at__lt=start + timedelta(days=1),
+        ).exclude(status=BookingStatus.CANCELLED)
+        if taken.count() >= policy.firm_daily_quota:
+            raise _refuse(
+                _("Your firm has used its %(quota)s bookings for that day.")
+                % {"quota": policy.firm_daily_quota},
+                "quota",
+            )
+
+
+def next_free(slot: Slot, *, count: int = 3, after: datetime | None = None) -> list[Slot]:
+    after = max(after or timezone.now(), slot.starts_at)
+    policy = policy_of(slot.port)
+    earliest = timezone.now() + timedelta(minutes=policy.cutoff_minutes)
+    return list(
+        Slot.objects.filter(
+            lane_id=slot.lane_id,
+            starts_at__gte=max(after, earliest),
+            starts_at__lte=timezone.now() + timedelta(days=policy.window_days),
+            booked__lt=F("capacity"),
+        )
+        .exclude(pk=slot.pk)
+        .order_by("starts_at")[:count]
+    )
+
+
+def _full(slot: Slot) -> ApplicationError:
+    offers = next_free(slot)
+    return _refuse(
+        _("This slot is full."),
+        "slot_full",
+        next_free=[
+            {"slot": s.pk, "starts_at": s.starts_at.isoformat(), "free": s.capacity - s.booked}
+            for s in offers
+        ],
+    )
+
+
+def _take_place(slot_id: int) -> Slot:
+    """Take one place in the slot, or raise "full". Runs inside the caller's transaction."""
+    if not LOCK_CAPACITY:  # the race, for the negative control only
+        slot = Slot.objects.select_related("port").get(pk=slot_id)
+        if slot.booked >= slot.capacity:
+            raise _full(slot)
+        Slot.objects.filter(pk=slot_id).update(booked=slot.booked + 1)
+        return slot
+    slot = Slot.objects.select_for_update().select_related("port").get(pk=slot_id)
+    if slot.booked >= slot.capacity:
+        raise _full(slot)
+    Slot.objects.filter(pk=slot_id).update(booked=F("booked") + 1)
+    slot.booked += 1
+    return slot
+
+
+def _give_back(slot_id: int) -> None:
+    Slot.objects.filter(pk=slot_id, booked__gt=0).update(booked=F("booked") - 1)
+
+
+# --- passes
+
+
+def pass_issue(booking: Booking) -> Pass:
+    nonce = passes.new_nonce()
+    token = passes.sign(
+        passes.Claims(
+            port_code=booking.port.code,
+            booking_id=booking.pk,
+            valid_from=booking.slot.starts_at,
+            valid_until=booking.slot.ends_at,
+            nonce=nonce,
+        )
+    )
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return Pass.objects.create(
+                    booking=booking,
+                    nonce=nonce,
+                    short_code=passes.new_short_code(),
+                    token=token,
+                    valid_from=booking.slot.starts_at,
+                    valid_until=booking.slot.ends_at,
+                )
+        except IntegrityError:  # a short code already taken: draw again
+            continue
+    raise RuntimeError("Could not draw a free short code.")
+
+
+def _revoke_passes(booking: Booking) -> None:
+    Pass.objects.filter(booking=booking, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def live_pass(booking: Booking) -> Pass | None:
+    return Pass.objects.filter(booking=booking, revoked_at__isnull=True).first()
+
+
+# --- notifications
+
+
+def _audience(booking: Booking) -> list[int]:
+    people = {booking.created_by_id}
+    if booking.driver_id:
+        people.add(booking.driver.user_id)
+    return sorted(people)
+
+
+def _tell(event: str, booking: Booking, *, key: str = "", **context) -> None:
+    live = live_pass(booking)
+    notify(
+        event,
+        booking,
+        recipients=_audience(booking),
+        organisation=booking.organisation,
+        context={
+            "plate": booking.vehicle.plate,
+            "port": booking.port.name_en,
+            "slot": _local(booking.slot.starts_at, booking.port),
+            "lane": booking.slot.lane.name,
+            "code": passes.format_short_code(live.short_code) if live else "",
+            "pass_path": f"/bookings/{booking.pk}/pass/",
+            **context,
+        },
+        key=key,
+    )
+
+
+# --- book, move, cancel
+
+
+@transaction.atomic
+def booking_create(*, actor, declaration: Declaration, slot: Slot) -> Booking:
+    declaration = Declaration.objects.select_related("driver", "vehicle", "port").get(pk=declaration.pk)
+    _require_may_book(actor, declaration)
+    slot = Slot.objects.select_related("port", "lane").get(pk=slot.pk)
+    policy = policy_of(slot.port)
+    now = timezone.now()
+    _check_declaration(declaration, slot)
+    _check_window(slot, policy, now)
+    if Booking.objects.filter(
+        vehicle_id=declaration.vehicle_id, port_id=slot.port_id, status__in=HOLDING
+    ).exists():
+        raise _refuse(_("This vehicle already has a booking at this port."), "vehicle_booked")
+    _check_firm_standing(declaration, slot, policy, now)
+    if policy.firm_daily_quota is not None:
+        # The quota is capacity too: one booking of the firm at a time past this point.
+        type(declaration.organisation).objects.select_for_update().filter(
+            pk=declaration.organisation_id
+        ).first()
+        _check_firm_standing(declaration, slot, policy, now)
+    slot = _take_place(slot.pk)
+    try:
+        with transaction.atomic():
+            booking = Booking.objects.create(
+                port=slot.port,
+                slot=slot,
+                organisation_id=declaration.organisation_id,
+                declaration=declaration,
+                vehicle_id=declaration.vehicle_id,
+                driver=declaration.driver,
+                created_by=actor,
+            )
+    except IntegrityError:  # the same vehicle booked at this very moment by someone else
+        raise _refuse(_("This vehicle already has a booking at this port."), "vehicle_booked") from None
+    pass_issue(booking)
+    _tell("booking.confirmed", booking)
+    return booking
+
+
+def _holding_booking(booking: Booking) -> Booking:
+    return Booking.objects.select_for_update().select_related("slot", "port", "vehicle").get(pk=booking.pk)
+
+
+@transaction.atomic
+def booking_move(*, actor, booking: Booking, slot: Slot) -> Booking:
+    """Take the new place and give back the old one in one transaction: if the new slot is
+    full, the old place is kept."""
+    _require_may_book(actor, booking.declaration)
+    booking = _holding_booking(booking)
+    if booking.status != BookingStatus.ACTIVE:
+        raise _refuse(_("Only an active booking can be moved."), "not_active")
+    slot = Slot.objects.select_related("port", "lane").get(pk=slot.pk)
+    if slot.pk == booking.slot_id:
+        raise _refuse(_("This is the slot you already have."), "same_slot")
+    policy = policy_of(slot.port)
+    now = timezone.now()
+    if booking.slot.starts_at - timedelta(minutes=policy.cutoff_minutes) < now:
+        raise _refuse(_("It is too late to change this booking."), "after_cutoff")
+    _check_declaration(booking.declaration, slot)
+    _check_window(slot, policy, now)
+    old_slot_id = booking.slot_id
+    new_slot = _take_place(slot.pk)
+    booking.slot = new_slot
+    booking.reminded_at = None
+    booking.save(update_fields=["slot", "reminded_at", "updated_at"])
+    _give_back(old_slot_id)
+    _revoke_passes(booking)
+    issued = pass_issue(booking)
+    _tell("booking.moved", booking, key=issued.nonce)
+    return booking
+
+
+@transaction.atomic
+def booking_cancel(*, actor, booking: Booking) -> Booking:
+    _require_may_book(actor, booking.declaration)
+    booking = _holding_booking(booking)
+    if booking.status != BookingStatus.ACTIVE:
+        raise _refuse(_("Only an active booking can be cancelled."), "not_active")
+    policy = policy_of(booking.port)
+    if booking.slot.starts_at - timedelta(minutes=policy.cutoff_minutes) < timezone.now():
+        raise _refuse(_("It is too late to cancel this booking."), "after_cutoff")
+    updated = Booking.objects.filter(pk=booking.pk, status=BookingStatus.ACTIVE).update(
+        status=BookingStatus.CANCELLED, cancelled_at=timezone.now(), updated_at=timezone.now()
+    )
+    if updated:
+        _give_back(booking.slot_id)
+        _revoke_passes(booking)
+        booking.refresh_from_db()
+        _tell("booking.cancelled", booking)
+    return booking
+
+
+def no_shows_of(organisation_id: int, port_id: int, *, days: int = 30) -> int:
+    return Booking.objects.filter(
+        organisation_id=organisation_id,
+        port_id=port_id,
+        status=BookingStatus.NO_SHOW,
+        slot__starts_at__gte=timezone.now() - timedelta(days=days),
+    ).count()
