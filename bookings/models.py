@@ -272,6 +272,7 @@ class GateEvent(models.Model):
         ordering = ["-scanned_at", "-id"]
         verbose_name = _("gate event")
         verbose_name_plural = _("gate events")
+        permissions = [("scan_pass", _("Can scan passes at the gate"))]
         indexes = [models.Index(fields=["port", "scanned_at"], name="gateevent_port_time")]
 
     def __str__(self):

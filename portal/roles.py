@@ -26,10 +26,38 @@ _DECLARATIONS_READ = [
 ]
 _DECLARATIONS_REVIEW = [*_DECLARATIONS_READ, "declarations.review_declaration"]
 
+_BOOKINGS_READ = [
+    "bookings.view_lane",
+    "bookings.view_bookingpolicy",
+    "bookings.view_openinghours",
+    "bookings.view_capacityexception",
+    "bookings.view_slot",
+    "bookings.view_booking",
+    "bookings.view_pass",
+    "bookings.view_gateevent",
+]
+_BOOKINGS_PLAN = [
+    "bookings.add_lane",
+    "bookings.change_lane",
+    "bookings.change_bookingpolicy",
+    "bookings.add_openinghours",
+    "bookings.change_openinghours",
+    "bookings.delete_openinghours",
+    "bookings.add_capacityexception",
+    "bookings.change_capacityexception",
+    "bookings.delete_capacityexception",
+    "bookings.change_slot",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     CUSTOMS_OFFICER: [*_READ_REFERENCE, "portal.verify_organisation", *_DECLARATIONS_REVIEW],
-    BORDER_INSPECTION_OFFICER: [*_READ_REFERENCE, *_DECLARATIONS_READ],
-    PORT_OPERATOR: [*_READ_REFERENCE, "portal.change_port"],
+    BORDER_INSPECTION_OFFICER: [
+        *_READ_REFERENCE,
+        *_DECLARATIONS_READ,
+        *_BOOKINGS_READ,
+        "bookings.scan_pass",
+    ],
+    PORT_OPERATOR: [*_READ_REFERENCE, "portal.change_port", *_BOOKINGS_READ, *_BOOKINGS_PLAN],
     SUPERVISOR: [
         *_READ_REFERENCE,
         "portal.verify_organisation",
@@ -45,6 +73,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "declarations.change_riskrule",
         "declarations.view_portpolicy",
         "declarations.change_portpolicy",
+        *_BOOKINGS_READ,
+        *_BOOKINGS_PLAN,
+        "bookings.scan_pass",
     ],
 }
 OFFICER_ROLES = list(ROLE_PERMISSIONS)
