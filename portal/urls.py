@@ -87,6 +87,7 @@ firm = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("healthz/db", views.healthz_db, name="healthz_db"),
     path("language/", views.language_set, name="language_set"),
     path("profile/", views.profile, name="profile"),
     path("profile/driver/", views.driver_profile, name="driver_profile"),

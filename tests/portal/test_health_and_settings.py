@@ -39,6 +39,20 @@ def test_healthz_is_503_when_the_database_fails(client, monkeypatch):
     assert response.json()["database"] == "error: OperationalError"
 
 
+def test_the_database_probe_makes_one_query(client, django_assert_num_queries, monkeypatch):
+    with django_assert_num_queries(1):
+        response = client.get("/healthz/db")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    from django.db.backends.utils import CursorWrapper
+
+    def broken(self, sql, params=None):
+        raise OperationalError("database is gone")
+
+    monkeypatch.setattr(CursorWrapper, "execute", broken)
+    response = client.get("/healthz/db")
+    assert (response.status_code, response.json()["database"]) == (503, "OperationalError")
+
+
 def _manage(*args, **env):
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("LANDPORT_", "DJANGO_"))}
     environment.update(env, DJANGO_SETTINGS_MODULE="portal.settings")
