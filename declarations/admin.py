@@ -14,6 +14,7 @@ from declarations.forms import ReasonForm
 from declarations.models import (
     AWAITING_DECISION,
     CargoCategory,
+    ConvoyImport,
     Declaration,
     DeclarationEvent,
     Document,
@@ -277,3 +278,29 @@ class RiskRuleAdmin(admin.ModelAdmin):
 @admin.register(PortPolicy)
 class PortPolicyAdmin(admin.ModelAdmin):
     list_display = ["port", "random_sample_percent", "auto_accept_green", "default_review_minutes"]
+
+
+@admin.register(ConvoyImport)
+class ConvoyImportAdmin(admin.ModelAdmin):
+    """Read only: a convoy is filed by the firm on its pages."""
+
+    list_display = [
+        "created_at",
+        "organisation",
+        "template",
+        "created_by",
+        "status",
+        "rows_total",
+        "created_count",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["organisation", "template", "created_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

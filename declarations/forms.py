@@ -63,3 +63,16 @@ class DocumentForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ConvoyForm(forms.Form):
+    file = forms.FileField(
+        label=_("Convoy file"),
+        help_text=_("CSV (UTF-8, comma or semicolon) or XLSX, up to 2,000 rows and 2 MB."),
+        widget=forms.ClearableFileInput(
+            attrs={
+                "accept": ".csv,.xlsx,text/csv,"
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+        ),
+    )

@@ -332,3 +332,61 @@ class RiskRule(models.Model):
 
     def __str__(self):
         return f"{self.order}. {self.name}"
+
+
+def _convoy_path(instance, filename):
+    return f"convoys/{timezone.now():%Y/%m}/{uuid.uuid4().hex}"
+
+
+class ConvoyImport(models.Model):
+    """A file of vehicles, drivers and weights that files one draft per row from a template.
+
+    Every row is checked before anything is created; ``errors`` holds the report of a failed
+    one as ``{"row", "column", "message"}`` items, rows numbered as the spreadsheet shows them.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("In progress")
+        FAILED = "failed", _("Failed")
+        DONE = "done", _("Done")
+
+    organisation = models.ForeignKey(
+        "portal.Organisation", on_delete=models.PROTECT, related_name="+", verbose_name=_("firm")
+    )
+    template = models.ForeignKey(
+        Declaration, on_delete=models.PROTECT, related_name="+", verbose_name=_("template")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    file = models.FileField(_("file"), upload_to=_convoy_path)
+    original_name = models.CharField(_("file name"), max_length=200)
+    # The uploader's language at the time: the error report is written in it.
+    language = models.CharField(
+        _("language"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
+    status = models.CharField(_("status"), max_length=10, choices=State.choices, default=State.PENDING)
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows checked"), default=0)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    created_count = models.PositiveIntegerField(_("declarations created"), default=0)
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("convoy")
+        verbose_name_plural = _("convoys")
+
+    def __str__(self):
+        return f"{self.template} × {self.rows_total}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.State.FAILED, self.State.DONE}

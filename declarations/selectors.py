@@ -1,10 +1,15 @@
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from declarations.models import Declaration
-from portal.models import Membership, Role
+from declarations import convoy
+from declarations.models import CargoCategory, Declaration
+from portal.models import Driver, Membership, Role, Vehicle
 
 DECLARING_ROLES = {Role.ADMIN, Role.DECLARANT}
 
@@ -64,3 +69,32 @@ def declarations_of(organisation, *, status: str = "") -> QuerySet[Declaration]:
 
 def declarations_of_driver(user) -> QuerySet[Declaration]:
     return Declaration.objects.filter(driver__user=user).select_related("port", "vehicle", "organisation")
+
+
+def convoy_sample(template: Declaration) -> str:
+    """A CSV to start a convoy from: the header and one row with the firm's first vehicle."""
+    vehicle = Vehicle.objects.filter(organisation=template.organisation_id).first()
+    driver = (
+        template.driver
+        or Driver.objects.filter(firm_links__organisation=template.organisation_id)
+        .select_related("user")
+        .first()
+    )
+    item = None if template.cargo_category == CargoCategory.EMPTY else template.goods.first()
+    tomorrow = timezone.localdate(timezone=ZoneInfo(template.port.time_zone)) + timedelta(days=1)
+    return convoy.sample_csv(
+        plate=vehicle.plate if vehicle else "",
+        driver=_driver_identifier(driver),
+        gross_kg=f"{item.gross_kg.normalize():f}" if item else "",
+        net_kg=f"{item.net_kg.normalize():f}" if item else "",
+        planned_arrival=f"{tomorrow:%Y-%m-%d} 08:00",
+    )
+
+
+def _driver_identifier(driver: Driver | None) -> str:
+    """What a convoy file names a driver by: the licence number, else the phone."""
+    if driver is None:
+        return ""
+    if driver.licence_number:
+        return driver.licence_number
+    return driver.user.phone.as_e164 if driver.user.phone else ""

@@ -1,20 +1,27 @@
 """Every write of declarations. Each transition is a conditional update (so a double
 submit or two officers deciding at once change the row once) and one DeclarationEvent."""
 
-from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
-from django.utils import timezone
+from django.http import Http404
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from declarations import risk
+from declarations import convoy, risk
 from declarations.models import (
     AWAITING_DECISION,
     EDITABLE,
     CargoCategory,
+    ConvoyImport,
     Declaration,
     DeclarationEvent,
     Document,
@@ -36,9 +43,14 @@ from declarations.validation import (
     sniff,
 )
 from notifications.services import notify
+from portal.audit import audit_log
 from portal.errors import ApplicationError
 from portal.models import Driver, Membership, Organisation, Port, Role, Vehicle
 from portal.permissions import firm_require
+from portal.phones import parse_phone
+from portal.plates import plate_normalise
+
+logger = logging.getLogger(__name__)
 
 # (from, to) pairs; anything else is refused and changes nothing.
 TRANSITIONS = {
@@ -119,12 +131,13 @@ def _check_vehicle_and_driver(
         )
 
 
-def _next_reference(port: Port) -> str:
+def _next_references(port: Port, count: int = 1) -> list[str]:
     year = timezone.now().year
     counter, _created = ReferenceCounter.objects.select_for_update().get_or_create(port=port, year=year)
-    counter.last += 1
+    first = counter.last + 1
+    counter.last += count
     counter.save(update_fields=["last"])
-    return f"{port.code}-{year}-{counter.last:06d}"
+    return [f"{port.code}-{year}-{n:06d}" for n in range(first, counter.last + 1)]
 
 
 def _audience(declaration: Declaration, *, with_driver: bool):
@@ -178,7 +191,7 @@ def declaration_create(
     firm_require(actor, organisation, "declare")
     _check_vehicle_and_driver(organisation, vehicle, driver)
     declaration = Declaration.objects.create(
-        reference=_next_reference(port),
+        reference=_next_references(port)[0],
         organisation=organisation,
         declarant=actor,
         port=port,
@@ -385,6 +398,20 @@ def document_delete(*, actor, document: Document) -> None:
     transaction.on_commit(lambda: Document.file.field.storage.delete(stored))
 
 
+GOODS_COPIED = (
+    "position",
+    "hs_code",
+    "description",
+    "quantity",
+    "unit",
+    "gross_kg",
+    "net_kg",
+    "value",
+    "currency",
+    "origin_country",
+)
+
+
 @transaction.atomic
 def declaration_copy(*, actor, declaration: Declaration) -> Declaration:
     """A new draft with the same header and goods (documents are not copied)."""
@@ -401,20 +428,8 @@ def declaration_copy(*, actor, declaration: Declaration) -> Declaration:
     )
     copy.copied_from = declaration
     copy.save(update_fields=["copied_from"])
-    copied = [
-        "position",
-        "hs_code",
-        "description",
-        "quantity",
-        "unit",
-        "gross_kg",
-        "net_kg",
-        "value",
-        "currency",
-        "origin_country",
-    ]
     GoodsItem.objects.bulk_create(
-        GoodsItem(declaration=copy, **{name: getattr(item, name) for name in copied})
+        GoodsItem(declaration=copy, **{name: getattr(item, name) for name in GOODS_COPIED})
         for item in declaration.goods.all()
     )
     return copy
@@ -528,3 +543,305 @@ def declaration_reject(*, officer, declaration: Declaration, reason: str) -> Dec
 def declaration_release(*, actor, declaration: Declaration, comment: str = "") -> Declaration:
     """Set by the gate when the truck is released."""
     return _transition(declaration, Status.RELEASED, actor=actor, comment=comment)
+
+
+# --- convoys: one draft per row of a file, from a template
+
+CONVOY_INLINE_ROWS = 50  # up to this many rows are filed in the request; more go to a worker
+CONVOY_PROGRESS_EVERY = 50  # rows checked between two progress updates
+GRAM, CENT = Decimal("0.001"), Decimal("0.01")
+
+
+def convoy_template_problem(template: Declaration) -> str | None:
+    """Why a declaration cannot be the template of a convoy, in words for the declarant."""
+    items = list(template.goods.all()[:2])
+    if template.cargo_category == CargoCategory.EMPTY:
+        return _("An empty vehicle carries no goods: remove the goods item first.") if items else None
+    if len(items) != 1:
+        return _("A convoy is filed from a declaration with exactly one goods item.")
+    try:
+        _goods_fields(**{name: getattr(items[0], name) for name in GOODS_COPIED if name != "position"})
+    except ApplicationError as error:
+        return _("Correct the goods item first: %(problem)s") % {"problem": error.message}
+    return None
+
+
+def convoy_start(*, actor, template: Declaration, upload) -> ConvoyImport:
+    """Keep a convoy file and file it: at once if it is small, else by a worker.
+
+    A file that cannot be read at all (empty, not a sheet, columns missing, too long) is
+    refused here and nothing is kept; the rows themselves are checked by ``convoy_process``.
+    """
+    firm_require(actor, template.organisation, "declare")
+    problem = convoy_template_problem(template)
+    if problem:
+        raise ApplicationError(problem, code="convoy_template")
+    if upload is None or not upload.size:
+        raise ApplicationError(_("The file is empty."), code="convoy_empty", extra={"field": "file"})
+    if upload.size > convoy.MAX_BYTES:
+        raise ApplicationError(
+            _("The file is larger than 2 MB."), code="convoy_too_large", extra={"field": "file"}
+        )
+    upload.seek(0)
+    data = upload.read()
+    rows = convoy.read_rows(data)
+    record = ConvoyImport.objects.create(
+        organisation=template.organisation,
+        template=template,
+        created_by=actor,
+        file=ContentFile(data, name="convoy"),
+        original_name=(upload.name or "convoy").rsplit("/", 1)[-1][:200],
+        language=translation.get_language() or settings.LANGUAGE_CODE,
+        rows_total=len(rows),
+    )
+    if len(rows) <= CONVOY_INLINE_ROWS:
+        return convoy_process(convoy_id=record.pk)
+    transaction.on_commit(lambda: _convoy_queue(record.pk))
+    return record
+
+
+def _convoy_queue(convoy_id: int) -> None:
+    from declarations.tasks import convoy_process as convoy_process_task
+
+    try:
+        convoy_process_task.delay(convoy_id)
+    except Exception:
+        # The broker is down: say so rather than leave the page waiting for ever (unless a
+        # worker took the convoy after all).
+        logger.exception("convoy %s could not be queued", convoy_id)
+        message = _("The file could not be queued. Upload it again in a few minutes.")
+        ConvoyImport.objects.filter(pk=convoy_id, status=ConvoyImport.State.PENDING).update(
+            status=ConvoyImport.State.FAILED, errors=[_report(None, "", message)], finished_at=timezone.now()
+        )
+
+
+def convoy_process(*, convoy_id: int) -> ConvoyImport:
+    """Check every row of a convoy, then create all its drafts in one transaction, or none."""
+    claimed = ConvoyImport.objects.filter(pk=convoy_id, status=ConvoyImport.State.PENDING).update(
+        status=ConvoyImport.State.RUNNING, started_at=timezone.now()
+    )
+    record = ConvoyImport.objects.select_related("template__port", "organisation", "created_by").get(
+        pk=convoy_id
+    )
+    if not claimed:  # already taken by another run
+        return record
+    with translation.override(record.language):
+        try:
+            rows, errors = _convoy_check(record)
+            if errors:
+                _convoy_finish(record.pk, ConvoyImport.State.FAILED, errors=errors)
+            else:
+                _convoy_create(record, rows)
+        except ApplicationError as error:
+            _convoy_finish(record.pk, ConvoyImport.State.FAILED, errors=[_report(None, "", error.message)])
+        except (PermissionDenied, Http404):
+            message = _("You can no longer declare for this firm.")
+            _convoy_finish(record.pk, ConvoyImport.State.FAILED, errors=[_report(None, "", message)])
+        except Exception:
+            message = _("Something went wrong: nothing was created. Upload the file again.")
+            _convoy_finish(record.pk, ConvoyImport.State.FAILED, errors=[_report(None, "", message)])
+            raise
+    record.refresh_from_db()
+    return record
+
+
+def _report(row: int | None, column: str, message) -> dict:
+    return {"row": row, "column": column, "message": str(message)}
+
+
+def _convoy_finish(convoy_id: int, status: str, *, errors: list | None = None, created: int = 0) -> None:
+    ConvoyImport.objects.filter(pk=convoy_id).update(
+        status=status, errors=errors or [], created_count=created, finished_at=timezone.now()
+    )
+
+
+@dataclass(frozen=True)
+class _ConvoyRow:
+    vehicle: Vehicle
+    driver: Driver
+    planned_arrival: datetime | None
+    goods: dict | None  # the template's goods item with the row's weights; None: empty vehicle
+
+
+def _convoy_check(record: ConvoyImport) -> tuple[list[_ConvoyRow], list[dict]]:
+    """Every row against the firm's vehicles and drivers and the goods rules; all the errors."""
+    if record.created_by is None:
+        raise PermissionDenied
+    template, organisation = record.template, record.organisation
+    firm_require(record.created_by, organisation, "declare")
+    problem = convoy_template_problem(template)
+    if problem:
+        raise ApplicationError(problem, code="convoy_template")
+    with record.file.open("rb") as f:
+        rows = convoy.read_rows(f.read())
+    context = {
+        "vehicles": {v.plate_normalised: v for v in Vehicle.objects.filter(organisation=organisation)},
+        "drivers": _drivers_by_identifier(organisation),
+        "item": template.goods.first(),
+        "time_zone": ZoneInfo(template.port.time_zone),
+        "template": template,
+        "seen": {},  # vehicle id -> the row that first named it
+    }
+    clean, errors = [], []
+    for done, row in enumerate(rows, start=1):
+        row_clean, row_errors = _convoy_row(row, **context)
+        clean.append(row_clean)
+        errors += row_errors
+        if done % CONVOY_PROGRESS_EVERY == 0 or done == len(rows):
+            ConvoyImport.objects.filter(pk=record.pk).update(rows_done=done)
+    return clean, errors
+
+
+def _drivers_by_identifier(organisation: Organisation) -> dict[str, Driver]:
+    """The firm's drivers by phone (E.164) and by licence number (upper case, no spaces)."""
+    drivers = {}
+    for driver in Driver.objects.filter(firm_links__organisation=organisation).select_related("user"):
+        if driver.licence_number:
+            drivers["".join(driver.licence_number.split()).upper()] = driver
+        if driver.user.phone:
+            drivers[driver.user.phone.as_e164] = driver
+    return drivers
+
+
+def _find_driver(text: str, drivers: dict[str, Driver]) -> Driver | None:
+    licence = "".join(text.split()).upper()
+    if licence in drivers:
+        return drivers[licence]
+    # A spreadsheet turns "+77011234567" into the number 77011234567.
+    for candidate in (text, f"+{licence}" if licence.isdigit() else None):
+        number = parse_phone(candidate) if candidate else None
+        if number is not None and number.as_e164 in drivers:
+            return drivers[number.as_e164]
+    return None
+
+
+def _convoy_row(row, *, vehicles, drivers, item, time_zone, template, seen) -> tuple[_ConvoyRow, list]:
+    values, errors = row.values, []
+
+    def error(column, message):
+        errors.append(_report(row.number, column, message))
+
+    plate = values["plate"]
+    vehicle = vehicles.get(plate_normalise(plate))
+    if not plate:
+        error("plate", _("Give the plate."))
+    elif vehicle is None:
+        error("plate", _("The firm has no vehicle with the plate %(plate)s.") % {"plate": plate})
+    elif vehicle.pk in seen:
+        error("plate", _("This vehicle is already on row %(row)d.") % {"row": seen[vehicle.pk]})
+    else:
+        seen[vehicle.pk] = row.number
+
+    driver = _find_driver(values["driver"], drivers) if values["driver"] else None
+    if not values["driver"]:
+        error("driver", _("Give the driver's phone or licence number."))
+    elif driver is None:
+        error(
+            "driver",
+            _("No driver of the firm has the phone or licence number %(driver)s.")
+            % {"driver": values["driver"]},
+        )
+
+    planned_arrival = template.planned_arrival
+    if values.get("planned_arrival"):
+        planned_arrival = _arrival(values["planned_arrival"], time_zone)
+        if planned_arrival is None:
+            error("planned_arrival", _("Give the date and time as 2026-05-01 08:00."))
+
+    goods = None
+    if item is None:
+        for column in ("gross_kg", "net_kg"):
+            if values[column]:
+                error(column, _("An empty vehicle carries no goods: leave the weights blank."))
+    else:
+        goods = _convoy_goods(item, values, error)
+    return _ConvoyRow(vehicle, driver, planned_arrival, goods), errors
+
+
+def _arrival(text: str, time_zone: ZoneInfo) -> datetime | None:
+    """An ISO 8601 date and time, in the port's time zone unless the text gives an offset."""
+    if len(text) <= len("2026-05-01"):
+        return None  # a date alone: the hour matters at the gate
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return timezone.make_aware(moment, time_zone) if timezone.is_naive(moment) else moment
+
+
+def _convoy_goods(item: GoodsItem, values: dict, error) -> dict | None:
+    """The template's goods item with the row's weights; quantity by weight, value pro rata."""
+    weights = {}
+    for column, missing in (
+        ("gross_kg", _("Give the gross weight in kg.")),
+        ("net_kg", _("Give the net weight in kg.")),
+    ):
+        if not values[column]:
+            error(column, missing)
+            continue
+        try:
+            weight = _decimal(values[column], column)
+        except ApplicationError as problem:
+            error(column, problem.message)
+            continue
+        # Grams, as stored; a weight too long to round is refused by the weight rule below.
+        weights[column] = weight.quantize(GRAM, ROUND_HALF_UP) if abs(weight) <= MAX_WEIGHT_KG else weight
+    if len(weights) < 2:
+        return None
+    gross, net = weights["gross_kg"], weights["net_kg"]
+    fields = {name: getattr(item, name) for name in GOODS_COPIED if name != "position"}
+    fields |= {"gross_kg": gross, "net_kg": net}
+    if 0 < net <= MAX_WEIGHT_KG:  # else the weight rule refuses the row
+        quantity = {Unit.KG: net, Unit.TONNE: net / 1000}.get(item.unit, item.quantity)
+        fields["quantity"] = quantity.quantize(GRAM, ROUND_HALF_UP)
+        fields["value"] = (item.value * net / item.net_kg).quantize(CENT, ROUND_HALF_UP)
+    try:
+        return _goods_fields(**fields)
+    except ApplicationError as problem:
+        field = problem.extra.get("field")
+        if field == "gross_kg" and 0 < gross <= MAX_WEIGHT_KG:
+            field = "net_kg"  # the weight rule names the gross weight whichever is out of range
+        error(field if field in ("gross_kg", "net_kg") else "net_kg", problem.message)
+        return None
+
+
+@transaction.atomic
+def _convoy_create(record: ConvoyImport, rows: list[_ConvoyRow]) -> None:
+    """What ``declaration_copy`` writes for one draft, for every row at once: the rows were
+    checked against the firm, and the declarant's role, by ``_convoy_check``."""
+    template, actor = record.template, record.created_by
+    references = _next_references(template.port, len(rows))
+    declarations = Declaration.objects.bulk_create(
+        Declaration(
+            reference=reference,
+            organisation=record.organisation,
+            declarant=actor,
+            port=template.port,
+            direction=template.direction,
+            mode=template.mode,
+            cargo_category=template.cargo_category,
+            vehicle=row.vehicle,
+            driver=row.driver,
+            planned_arrival=row.planned_arrival,
+            copied_from=template,
+        )
+        for reference, row in zip(references, rows, strict=True)
+    )
+    DeclarationEvent.objects.bulk_create(
+        DeclarationEvent(declaration=declaration, actor=actor, to_status=Status.DRAFT)
+        for declaration in declarations
+    )
+    GoodsItem.objects.bulk_create(
+        GoodsItem(declaration=declaration, position=1, **row.goods)
+        for declaration, row in zip(declarations, rows, strict=True)
+        if row.goods is not None
+    )
+    audit_log(
+        actor=actor,
+        action="convoy.filed",
+        obj=record,
+        organisation=record.organisation,
+        template=template.reference,
+        created=len(declarations),
+    )
+    _convoy_finish(record.pk, ConvoyImport.State.DONE, created=len(declarations))

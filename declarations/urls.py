@@ -21,4 +21,7 @@ urlpatterns = [
     path("declarations/<int:pk>/review/", views.declaration_review, name="review"),
     path("declarations/<int:pk>/withdraw/", views.declaration_withdraw, name="withdraw"),
     path("declarations/<int:pk>/copy/", views.declaration_copy, name="copy"),
+    path("declarations/<int:pk>/convoy/", views.convoy_new, name="convoy_new"),
+    path("declarations/<int:pk>/convoy/sample.csv", views.convoy_sample, name="convoy_sample"),
+    path("firms/<int:firm_id>/convoys/<int:convoy_id>/", views.convoy_progress, name="convoy"),
 ]

@@ -3,15 +3,15 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from declarations import selectors, services
-from declarations.forms import DocumentForm, GoodsForm, HeaderForm
-from declarations.models import Status
+from declarations.forms import ConvoyForm, DocumentForm, GoodsForm, HeaderForm
+from declarations.models import CargoCategory, ConvoyImport, Status
 from declarations.risk import missing_documents
 from portal.errors import ApplicationError
 from portal.forms import form_add_error
@@ -256,3 +256,44 @@ def declaration_copy(request, pk):
     copy = services.declaration_copy(actor=request.user, declaration=declaration)
     messages.success(request, _("Copied to a new draft: %(reference)s.") % {"reference": copy.reference})
     return redirect("declarations:edit", copy.pk)
+
+
+@login_required
+def convoy_new(request, pk):
+    """Upload a file of vehicles, drivers and weights: one draft per row from this declaration."""
+    template = selectors.declaration_for(request.user, pk, write=True)
+    form = ConvoyForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            record = services.convoy_start(
+                actor=request.user, template=template, upload=form.cleaned_data["file"]
+            )
+        except ApplicationError as error:
+            form_add_error(form, error)
+        else:
+            return redirect("declarations:convoy", template.organisation_id, record.pk)
+    context = {
+        "declaration": template,
+        "form": form,
+        "problem": services.convoy_template_problem(template),
+        "empty_vehicle": template.cargo_category == CargoCategory.EMPTY,
+    }
+    return render(request, "declarations/convoy_new.html", context)
+
+
+@login_required
+def convoy_sample(request, pk):
+    template = selectors.declaration_for(request.user, pk, write=True)
+    response = HttpResponse(selectors.convoy_sample(template), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="convoy-{template.reference}.csv"'
+    return response
+
+
+@login_required
+def convoy_progress(request, firm_id, convoy_id):
+    access = firm_access(request.user, firm_id)
+    access.require("declare")
+    record = get_object_or_404(
+        ConvoyImport.objects.select_related("template"), pk=convoy_id, organisation=access.organisation
+    )
+    return render(request, "declarations/convoy.html", {"convoy": record, "firm": access.organisation})
