@@ -266,13 +266,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(VAR_DIR / "broker"),
         "data_folder_out": str(VAR_DIR / "broker"),
         "processed_folder": str(VAR_DIR / "broker-processed"),
+        # Fanout exchanges (worker control, broadcasts); kombu's default is ./control.
+        "control_folder": str(VAR_DIR / "broker-control"),
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
     else {}
 )
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for _folder in ("broker", "broker-processed"):
+    for _folder in ("broker", "broker-processed", "broker-control"):
         (VAR_DIR / _folder).mkdir(parents=True, exist_ok=True)
 # Tests run tasks in-process unless they start a real worker themselves.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", TESTING)
@@ -292,6 +294,8 @@ CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "portal.tasks.sessions_clear", "schedule": 6 * 3600},
     "purge-stale-invitations": {"task": "portal.tasks.invitations_purge", "schedule": 24 * 3600},
     "ensure-slots": {"task": "bookings.tasks.slots_ensure_all", "schedule": 3600},
+    "send-booking-reminders": {"task": "bookings.tasks.reminders_send", "schedule": 60},
+    "mark-no-shows": {"task": "bookings.tasks.no_shows_mark", "schedule": 300},
 }
 
 # --- API
@@ -323,6 +327,11 @@ SPECTACULAR_SETTINGS = {
         "InvitationRoleEnum": "portal.models.Invitation.As",
         "DocumentKindEnum": "declarations.models.DocumentKind",
         "DeclarationStatusEnum": "declarations.models.Status",
+        "BookingStatusEnum": "bookings.models.BookingStatus",
+        "LaneTypeEnum": "bookings.models.LaneType",
+        "LaneDirectionEnum": "bookings.models.LaneDirection",
+        # Kept under its earlier name now that lanes have a direction too.
+        "DirectionEnum": "declarations.models.Direction",
         # Country labels are translated and sorted by name: the schema view renders in English.
         "CountryEnum": "django_countries.countries",
     },
