@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from bookings import passes
@@ -81,6 +80,16 @@ def slots_ensure(port: Port, first: date, last: date) -> int:
     hours = list(OpeningHours.objects.filter(port=port))
     exceptions = list(CapacityException.objects.filter(port=port, date__gte=first, date__lte=last))
     step = timedelta(minutes=policy.slot_minutes)
+    # Only the missing ones are inserted, so that the count is true and a day that exists
+    # costs one read.
+    span_start = datetime.combine(first, time(), tzinfo=zone)
+    existing = set(
+        Slot.objects.filter(
+            port=port,
+            starts_at__gte=span_start,
+            starts_at__lt=span_start + timedelta(days=(last - first).days + 2),
+        ).values_list("lane_id", "starts_at")
+    )
     new = []
     day = first
     while day <= last:
@@ -98,6 +107,9 @@ def slots_ensure(port: Port, first: date, last: date) -> int:
                 for start, end in _windows(port, day, hours):
                     moment = start
                     while moment + step <= end:
+                        if (lane.pk, moment.replace(tzinfo=zone)) in existing:
+                            moment += step
+                            continue
                         new.append(
                             Slot(
                                 port=port,
@@ -109,8 +121,12 @@ def slots_ensure(port: Port, first: date, last: date) -> int:
                         )
                         moment += step
         day += timedelta(days=1)
-    created = Slot.objects.bulk_create(new, ignore_conflicts=True)
-    return len(created)
+    if not new:
+        return 0
+    # Two processes may fill the same day at once: the unique constraint keeps one of each.
+    before = Slot.objects.filter(port=port).count()
+    Slot.objects.bulk_create(new, ignore_conflicts=True)
+    return Slot.objects.filter(port=port).count() - before
 
 
 def slots_ensure_window(port: Port) -> int:
@@ -177,7 +193,8 @@ def _require_may_book(actor, declaration: Declaration) -> None:
 
 
 def _local(moment: datetime, port: Port) -> str:
-    return date_format(timezone.localtime(moment, port_zone(port)), "DATETIME_FORMAT")
+    """Port time in digits, the same in every language and short enough for an SMS."""
+    return timezone.localtime(moment, port_zone(port)).strftime("%d.%m.%Y %H:%M")
 
 
 def _check_window(slot: Slot, policy: BookingPolicy, now: datetime) -> None:
@@ -360,6 +377,11 @@ def _tell(event: str, booking: Booking, *, key: str = "", **context) -> None:
 # --- book, move, cancel
 
 
+def _reminded_by_confirmation(slot: Slot, policy: BookingPolicy, now: datetime) -> datetime | None:
+    """A slot already inside the reminder window: the confirmation is the reminder."""
+    return now if slot.starts_at - timedelta(minutes=policy.reminder_minutes) <= now else None
+
+
 @transaction.atomic
 def booking_create(*, actor, declaration: Declaration, slot: Slot) -> Booking:
     declaration = Declaration.objects.select_related("driver", "vehicle", "port").get(pk=declaration.pk)
@@ -391,6 +413,7 @@ def booking_create(*, actor, declaration: Declaration, slot: Slot) -> Booking:
                 vehicle_id=declaration.vehicle_id,
                 driver=declaration.driver,
                 created_by=actor,
+                reminded_at=_reminded_by_confirmation(slot, policy, now),
             )
     except IntegrityError:  # the same vehicle booked at this very moment by someone else
         raise _refuse(_("This vehicle already has a booking at this port."), "vehicle_booked") from None
@@ -423,7 +446,7 @@ def booking_move(*, actor, booking: Booking, slot: Slot) -> Booking:
     old_slot_id = booking.slot_id
     new_slot = _take_place(slot.pk)
     booking.slot = new_slot
-    booking.reminded_at = None
+    booking.reminded_at = _reminded_by_confirmation(new_slot, policy, now)
     booking.save(update_fields=["slot", "reminded_at", "updated_at"])
     _give_back(old_slot_id)
     _revoke_passes(booking)

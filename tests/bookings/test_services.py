@@ -203,3 +203,21 @@ def test_closed_days_and_capacity_exceptions(khorgos):
     assert set(Slot.objects.filter(lane=energy).values_list("capacity", flat=True)) == {3}
     assert Slot.objects.filter(lane=energy).count() == 24
     assert Slot.objects.filter(port=khorgos).count() == 24 * 6
+
+
+def test_a_booking_inside_the_reminder_window_is_not_reminded_again(firm_a, submitted, energy_slot, khorgos):
+    BookingPolicy.objects.filter(port=khorgos).update(reminder_minutes=3 * 24 * 60)
+    booking = services.booking_create(actor=firm_a.dispatcher, declaration=submitted, slot=energy_slot)
+    assert booking.reminded_at is not None
+    BookingPolicy.objects.filter(port=khorgos).update(reminder_minutes=30)
+    khorgos.refresh_from_db()
+    later = slot_at(khorgos, "energy", port_day(khorgos), 18)
+    services.booking_move(actor=firm_a.dispatcher, booking=booking, slot=later)
+    booking.refresh_from_db()
+    assert booking.reminded_at is None
+
+
+def test_slots_ensure_counts_only_what_it_created(khorgos):
+    day = port_day(khorgos, 2)
+    assert services.slots_ensure(khorgos, day, day) == 24 * 6
+    assert services.slots_ensure(khorgos, day, day) == 0
