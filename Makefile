@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test install install-dev lint migrate lock bench clean
+.PHONY: run test install install-dev lint migrate lock bench clean static-vendor
 
 $(VENV)/.installed: requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,22 @@ migrate: install
 	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py compiletranslations
 
+# The gate scanner's browser libraries, from npm (package-lock.json), served as static files.
+GATE_VENDOR := bookings/static/gate/vendor
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+$(GATE_VENDOR)/.copied: node_modules/.package-lock.json
+	mkdir -p $(GATE_VENDOR)
+	cp node_modules/jsqr/dist/jsQR.js $(GATE_VENDOR)/jsQR.js
+	cp node_modules/@noble/ed25519/index.js $(GATE_VENDOR)/noble-ed25519.js
+	touch $@
+
+static-vendor: $(GATE_VENDOR)/.copied
+
 ## Install, migrate, load the demo data, start web + worker + beat; Ctrl-C stops them all.
-run: migrate
+run: migrate static-vendor
 	$(BIN)/python manage.py load_demo
 	$(BIN)/honcho start -f Procfile.dev
 
@@ -34,12 +48,12 @@ lint: install-dev
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 ## The whole suite: lint, migrations in step with models, translations complete, tests.
-test: lint
+test: lint static-vendor
 	$(BIN)/python manage.py compiletranslations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks (PostgreSQL and Redis on 127.0.0.1): ratios against a baseline of the same run.
-bench: install-dev
+bench: install-dev static-vendor
 	$(BIN)/python -m tests.bench.broadcast
 
 ## Re-pin the lock files after changing pyproject.toml.
