@@ -48,6 +48,13 @@ EVENTS: dict[str, Event] = {
         Event("declaration.accepted", _("A declaration was accepted")),
         Event("declaration.changes_requested", _("Customs asked for changes to a declaration")),
         Event("declaration.rejected", _("A declaration was rejected")),
+        Event("booking.confirmed", _("A slot was booked")),
+        Event("booking.moved", _("A booking was moved to another slot")),
+        Event("booking.cancelled", _("A booking was cancelled")),
+        Event("booking.reminder", _("Reminder before a booked slot")),
+        Event("booking.checked_in", _("A truck checked in at the gate")),
+        Event("booking.released", _("A truck was released at the port")),
+        Event("booking.no_show", _("A booked slot was missed")),
     ]
 }
 

@@ -1,4 +1,7 @@
-"""Demo firms, people, vehicles and officers. Running it twice changes nothing."""
+"""Demo firms, people, vehicles, officers, and a booked declaration with a pass. Running it
+twice changes nothing."""
+
+from datetime import datetime, time, timedelta
 
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
@@ -6,9 +9,18 @@ from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
+from bookings import passes
+from bookings import services as booking_services
+from bookings.models import HOLDING, Booking, Slot
+from declarations import services as declaration_services
+from declarations.models import Declaration
+from declarations.models import Status as DeclarationStatus
 from portal import roles
 from portal.models import Driver, FirmDriver, Membership, Organisation, Port, Role, User, Vehicle
 from portal.plates import plate_normalise
@@ -61,6 +73,29 @@ OFFICERS = [
         ["KHG", "ALA", "BKT", "TKS", "KHJ"],
     ),
 ]
+
+# The demo booking: Silk Road's coal truck at Khorgos, driven by Nurlan Serikov.
+DEMO_BOOKING = {
+    "port": "KHG",
+    "plate": "123 ABA 01",
+    "declarant": "declarant@silkroad.example",
+    "dispatcher": "dispatch@silkroad.example",
+    "driver_phone": "+77010000004",
+    "officer": "customs.khorgos@port.example",
+    "hour": 10,  # port time, tomorrow, or the first free slot after it
+}
+DEMO_GOODS = {
+    "hs_code": "270112",
+    "description": "Coking coal",
+    "quantity": "40",
+    "unit": "t",
+    "gross_kg": "40500",
+    "net_kg": "40000",
+    "value": "5200",
+    "currency": "USD",
+    "origin_country": "KZ",
+}
+DEMO_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def _user(*, email, phone, name, language, staff=False):
@@ -133,10 +168,11 @@ class Command(BaseCommand):
             if not Authenticator.objects.filter(user=officer, type=Authenticator.Type.TOTP).exists():
                 TOTP.activate(officer, DEMO_TOTP_SECRET)
                 RecoveryCodes.activate(officer)
+        booking = _demo_booking(firms[0])
         if not quiet:
-            self._print_logins()
+            self._print_logins(booking)
 
-    def _print_logins(self):
+    def _print_logins(self, booking):
         w = self.stdout.write
         w("")
         w(f"Landport demo logins (password for all: {DEMO_PASSWORD})")
@@ -149,8 +185,79 @@ class Command(BaseCommand):
             w(f"    {role:<26} {email:<34} ports {','.join(ports)}")
         w(f"  TOTP secret of every demo officer: {DEMO_TOTP_SECRET}")
         w("    current code: .venv/bin/python manage.py demo_totp")
+        live = booking_services.live_pass(booking)
+        code = passes.format_short_code(live.short_code) if live else "—"
+        w(
+            f"  Demo pass of {booking.vehicle.plate} at {booking.port.name_en}, "
+            f"{timezone.localtime(booking.slot.starts_at, booking_services.port_zone(booking.port)):%Y-%m-%d %H:%M} "
+            f"port time, short code {code}:"
+        )
+        w(
+            f"    {settings.SITE_URL}/bookings/{booking.pk}/pass/ (as the driver {DEMO_BOOKING['driver_phone']})"
+        )
         w(f"  Open {settings.SITE_URL}/")
         w("")
+
+
+def _demo_booking(firm: Organisation) -> Booking:
+    """The demo truck's booking at Khorgos with a live pass: the one it holds, or a new one on
+    its accepted declaration (filed, submitted and accepted here if there is none)."""
+    port = Port.objects.get(code=DEMO_BOOKING["port"])
+    vehicle = Vehicle.objects.get(organisation=firm, plate_normalised=plate_normalise(DEMO_BOOKING["plate"]))
+    held = Booking.objects.filter(vehicle=vehicle, port=port, status__in=HOLDING).first()
+    if held is not None:
+        return held
+    driver = Driver.objects.get(user__phone=DEMO_BOOKING["driver_phone"])
+    declarant = User.objects.get(email=DEMO_BOOKING["declarant"])
+    declaration = (
+        Declaration.objects.filter(
+            organisation=firm, port=port, vehicle=vehicle, status__in=booking_services.BOOKABLE_DECLARATIONS
+        )
+        .order_by("-pk")
+        .first()
+    )
+    if declaration is None:
+        declaration = declaration_services.declaration_create(
+            actor=declarant,
+            organisation=firm,
+            port=port,
+            direction="import",
+            mode="local",
+            cargo_category="energy",
+            vehicle=vehicle,
+            driver=driver,
+            planned_arrival=timezone.now() + timedelta(days=1),
+        )
+        declaration_services.goods_add(actor=declarant, declaration=declaration, **DEMO_GOODS)
+        for kind in ("invoice", "cmr"):
+            declaration_services.document_add(
+                actor=declarant,
+                declaration=declaration,
+                kind=kind,
+                upload=SimpleUploadedFile(f"{kind}.pdf", DEMO_PDF),
+            )
+        declaration = declaration_services.declaration_submit(
+            actor=declarant, declaration=declaration, sample_draw=99.9
+        )
+    if declaration.status != DeclarationStatus.ACCEPTED:
+        declaration = declaration_services.declaration_accept(
+            officer=User.objects.get(email=DEMO_BOOKING["officer"]), declaration=declaration
+        )
+    booking_services.slots_ensure_window(port)
+    zone = booking_services.port_zone(port)
+    tomorrow = timezone.localtime(timezone.now(), zone).date() + timedelta(days=1)
+    slot = (
+        Slot.objects.filter(
+            lane__in=booking_services.lanes_for(declaration),
+            starts_at__gte=datetime.combine(tomorrow, time(DEMO_BOOKING["hour"]), tzinfo=zone),
+            booked__lt=F("capacity"),
+        )
+        .order_by("starts_at")
+        .first()
+    )
+    return booking_services.booking_create(
+        actor=User.objects.get(email=DEMO_BOOKING["dispatcher"]), declaration=declaration, slot=slot
+    )
 
 
 def phone_country(phone: str) -> str:
