@@ -5,6 +5,8 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from bookings import api as bookings_api
+from bookings import gate_api
 from declarations import api as declarations_api
 from portal import api, views
 
@@ -67,6 +69,23 @@ api_v1 = [
     ),
     path("declarations/<int:pk>/copy/", declarations_api.CopyApi.as_view(), name="declaration_copy"),
     path("declarations/<int:pk>/history/", declarations_api.HistoryApi.as_view(), name="declaration_history"),
+    path("gate/scan/", gate_api.ScanApi.as_view(), name="gate_scan"),
+    path("gate/scans/", gate_api.SyncApi.as_view(), name="gate_scans"),
+    path(
+        "ports/<str:code>/availability/", bookings_api.PortAvailabilityApi.as_view(), name="port_availability"
+    ),
+    path(
+        "declarations/<int:pk>/availability/",
+        bookings_api.DeclarationAvailabilityApi.as_view(),
+        name="declaration_availability",
+    ),
+    path("bookings/", bookings_api.BookingCreateApi.as_view(), name="bookings"),
+    path("firms/<int:firm_id>/bookings/", bookings_api.FirmBookingListApi.as_view(), name="firm_bookings"),
+    path("bookings/<int:pk>/", bookings_api.BookingDetailApi.as_view(), name="booking"),
+    path("bookings/<int:pk>/move/", bookings_api.BookingMoveApi.as_view(), name="booking_move"),
+    path("bookings/<int:pk>/cancel/", bookings_api.BookingCancelApi.as_view(), name="booking_cancel"),
+    path("bookings/<int:pk>/pass.svg", bookings_api.PassSvgApi.as_view(), name="booking_pass_svg"),
+    path("bookings/<int:pk>/pass.png", bookings_api.PassPngApi.as_view(), name="booking_pass_png"),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -98,7 +117,9 @@ urlpatterns = [
     path("i/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("accounts/", include("allauth.urls")),
     path("notifications/", include("notifications.urls")),
+    path("gate/", include("bookings.gate_urls")),
     path("", include("declarations.urls")),
+    path("", include("bookings.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
 ]
