@@ -55,6 +55,7 @@ test: lint static-vendor
 ## Benchmarks (PostgreSQL and Redis on 127.0.0.1): ratios against a baseline of the same run.
 bench: install-dev static-vendor
 	$(BIN)/python -m tests.bench.broadcast
+	$(BIN)/python -m tests.bench.bookings
 
 ## Re-pin the lock files after changing pyproject.toml.
 lock: install-dev

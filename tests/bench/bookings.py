@@ -1,0 +1,333 @@
+"""Benchmark: the portal under gunicorn on PostgreSQL — a ceiling, a booking rush, gate scans.
+
+In one run, against the same server:
+
+- ceiling: a trivial view that makes one database query (``/healthz/db``);
+- rush: 2,000 booking attempts through the API on one day's slots, 64 at a time; more
+  attempts than places, so many end "full";
+- scans: 16 scanners at once post the passes just booked to the gate's scan API.
+
+Prints throughput, p50/p95/p99 latency, each phase's ratio to the ceiling, bookings made
+against capacity (and any slot over it), errors other than "full", queries per scan, and
+the load generator's own CPU use, so that a saturated client shows.
+Targets: rush under 20 s, none overbooked, no errors but "full"; booking throughput at
+least 0.35 of the ceiling; scan p99 under 50 ms with at most 6 queries per scan.
+
+    make bench            # PostgreSQL on 127.0.0.1:5432; BENCH_DATABASE_URL overrides
+"""
+
+import asyncio
+import base64
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ATTEMPTS = int(os.environ.get("BENCH_ATTEMPTS", "2000"))
+CONCURRENCY = 64
+SCANNERS = 16
+CEILING_REQUESTS = int(os.environ.get("BENCH_CEILING_REQUESTS", "4000"))
+# One day of the energy lane at a 24-hour port: 24 one-hour slots.
+PLACES_PER_SLOT = int(os.environ.get("BENCH_PLACES_PER_SLOT", "60"))
+GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", str(2 * (os.cpu_count() or 2) + 1)))
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/landport_bench")
+
+
+def ensure_database():
+    import psycopg
+
+    name = DATABASE_URL.rsplit("/", 1)[1]
+    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def environment() -> dict:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "LANDPORT_ENV": "development",
+        "DEBUG": "0",
+        "DATABASE_URL": DATABASE_URL,
+        "CELERY_BROKER_URL": "memory://",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "SMS_TRANSPORT": "notifications.transports.ConsoleSmsTransport",
+        "API_USER_RATE": "1000000/minute",
+        "LOG_LEVEL": "WARNING",
+        "LANDPORT_VAR_DIR": str(ROOT / "var" / "bench"),
+        "PASS_KEYS_DIR": str(ROOT / "var" / "bench" / "pass-keys"),
+    }
+
+
+def prepare():
+    """The data: a firm, a dispatcher and an officer with API tokens, one accepted
+    declaration per truck, one day of slots."""
+    import django
+
+    django.setup()
+    from datetime import timedelta
+
+    from allauth.mfa.totp.internal.auth import TOTP
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from bookings import services as bookings
+    from bookings.models import Lane, Slot
+    from declarations.models import Declaration
+    from portal import roles
+    from portal.models import Membership, Organisation, Port, User, Vehicle
+    from portal.plates import plate_normalise
+
+    call_command("migrate", verbosity=0)
+    port = Port.objects.get(code="KHG")
+    firm = Organisation.objects.create(name="Bench Cargo", country="KZ", registration_number="040840000550")
+    dispatcher = User.objects.create_user(email="dispatcher@bench.example", password=None)
+    Membership.objects.create(user=dispatcher, organisation=firm, role="dispatcher")
+    officer = User.objects.create_user(email="officer@bench.example", password=None, is_staff=True)
+    officer.groups.add(Group.objects.get(name=roles.BORDER_INSPECTION_OFFICER))
+    officer.ports.add(port)
+    TOTP.activate(officer, base64.b32encode(os.urandom(20)).decode())  # the gate wants MFA
+    plates = [f"{n % 1000:03d} BEN {n // 1000:02d}" for n in range(ATTEMPTS)]
+    vehicles = Vehicle.objects.bulk_create(
+        Vehicle(organisation=firm, plate=p, plate_normalised=plate_normalise(p), country="KZ", kind="tractor")
+        for p in plates
+    )
+    declarations = Declaration.objects.bulk_create(
+        Declaration(
+            reference=f"KHG-BENCH-{n:05d}",
+            organisation=firm,
+            declarant=dispatcher,
+            port=port,
+            direction="import",
+            cargo_category="energy",
+            vehicle=vehicle,
+            status="accepted",
+            channel="green",
+        )
+        for n, vehicle in enumerate(vehicles)
+    )
+    day = (timezone.localtime(timezone.now(), bookings.port_zone(port)) + timedelta(days=1)).date()
+    bookings.slots_ensure(port, day, day)
+    lane = Lane.objects.get(port=port, type="energy", direction="inbound")
+    slots = list(Slot.objects.filter(lane=lane, starts_at__date__gte=day).order_by("starts_at")[:24])
+    Slot.objects.filter(pk__in=[s.pk for s in slots]).update(capacity=PLACES_PER_SLOT)
+    return {
+        "dispatcher_token": Token.objects.create(user=dispatcher).key,
+        "officer_token": Token.objects.create(user=officer).key,
+        "declarations": [d.pk for d in declarations],
+        "slots": [s.pk for s in slots],
+        "capacity": PLACES_PER_SLOT * len(slots),
+        "port": port.code,
+    }
+
+
+def start_server(port: int) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "portal.wsgi",
+            f"--bind=127.0.0.1:{port}",
+            f"--workers={GUNICORN_WORKERS}",
+            "--worker-class=gthread",
+            "--threads=4",
+            "--log-level=warning",
+        ],
+        cwd=ROOT,
+        env=environment(),
+    )
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz/db", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("gunicorn did not answer within 30 s")
+
+
+class Phase:
+    def __init__(self, name):
+        self.name, self.latencies, self.outcomes = name, [], {}
+        self.wall = self.cpu = 0.0
+
+    def record(self, seconds, outcome):
+        self.latencies.append(seconds)
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    @property
+    def throughput(self):
+        return len(self.latencies) / self.wall
+
+    def percentile(self, p):
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1] * 1000
+
+    def line(self, ceiling=None):
+        ratio = f"{self.throughput / ceiling.throughput:5.2f}" if ceiling else "  1.00"
+        return (
+            f"{self.name:<8} {len(self.latencies):>6} req {self.wall:7.2f} s {self.throughput:8.0f} req/s "
+            f"p50 {self.percentile(50):6.1f} p95 {self.percentile(95):6.1f} p99 {self.percentile(99):6.1f} ms"
+            f"  ratio {ratio}  client CPU {100 * self.cpu / self.wall:4.0f}%"
+        )
+
+
+async def run_phase(name, jobs, concurrency, send):
+    """Run every job through ``send(client, job) -> outcome``, ``concurrency`` at a time."""
+    import httpx
+
+    phase = Phase(name)
+    queue = list(jobs)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def worker():
+            while queue:
+                job = queue.pop()
+                started = time.perf_counter()
+                try:
+                    outcome = await send(client, job)
+                except Exception as exc:  # counted and shown, never hidden
+                    outcome = f"exception:{exc.__class__.__name__}"
+                phase.record(time.perf_counter() - started, outcome)
+
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        phase.wall, phase.cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return phase
+
+
+def main():
+    sys.path.insert(0, str(ROOT))
+    os.environ.update(environment())
+    ensure_database()
+    data = prepare()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(port)
+    try:
+        asyncio.run(_measure(base, data))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+async def _measure(base, data):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bookings.models import Booking, Pass, Slot
+    from portal.models import User
+
+    dispatcher = {"Authorization": f"Token {data['dispatcher_token']}"}
+    officer = {"Authorization": f"Token {data['officer_token']}"}
+
+    async def ceiling(client, _job):
+        response = await client.get(f"{base}/healthz/db")
+        return response.status_code
+
+    # Warm every worker's connection before measuring.
+    await run_phase("warm-up", range(200), CONCURRENCY, ceiling)
+    top = await run_phase("ceiling", range(CEILING_REQUESTS), CONCURRENCY, ceiling)
+
+    rng = random.Random(1)
+    # Most drivers want the morning: a skewed choice, so popular slots run full.
+    weights = [3 if 2 <= n <= 8 else 1 for n in range(len(data["slots"]))]
+    attempts = [(declaration, rng.choices(data["slots"], weights)[0]) for declaration in data["declarations"]]
+
+    async def book(client, job):
+        declaration, slot = job
+        response = await client.post(
+            f"{base}/api/v1/bookings/", json={"declaration": declaration, "slot": slot}, headers=dispatcher
+        )
+        if response.status_code == 201:
+            return "booked"
+        body = response.json()
+        return body.get("code", str(response.status_code))
+
+    rush = await run_phase("rush", attempts, CONCURRENCY, book)
+
+    passes = await asyncio.to_thread(
+        lambda: list(Pass.objects.filter(revoked_at__isnull=True).values_list("token", flat=True))
+    )
+
+    async def scan(client, token):
+        response = await client.post(
+            f"{base}/api/v1/gate/scan/",
+            json={"port": data["port"], "text": token, "client_nonce": os.urandom(8).hex()},
+            headers=officer,
+        )
+        body = response.json()
+        return body.get("result") or body.get("code") or str(response.status_code)
+
+    scans = await run_phase("scans", passes, SCANNERS, scan)
+    print(f"rush outcomes {rush.outcomes}; passes to scan: {len(passes)}")
+
+    def audit():
+        over = Slot.objects.filter(pk__in=data["slots"]).extra(
+            where=["(SELECT count(*) FROM bookings_booking b WHERE b.slot_id = bookings_slot.id) > capacity"]
+        )
+        return Booking.objects.filter(slot_id__in=data["slots"]).count(), over.count()
+
+    made, overbooked = await asyncio.to_thread(audit)
+
+    def queries_per_scan():
+        from bookings import gate
+        from bookings.models import Booking as B
+
+        fresh = B.objects.filter(status="active").first()
+        if fresh is None:
+            return None
+        token = Pass.objects.get(booking=fresh, revoked_at__isnull=True).token
+        officer_user = User.objects.get(email="officer@bench.example")
+        from portal.models import Port
+
+        port = Port.objects.get(code=data["port"])
+        with CaptureQueriesContext(connection) as queries:
+            gate.scan(officer=officer_user, port=port, text=token, client_nonce=os.urandom(8).hex())
+        return len(queries)
+
+    per_scan = await asyncio.to_thread(queries_per_scan)
+
+    print(
+        f"\nBenchmark: gunicorn ({GUNICORN_WORKERS} workers × 4 threads) on PostgreSQL, {os.cpu_count()} CPUs"
+    )
+    print(top.line())
+    print(rush.line(top))
+    print(scans.line(top))
+    print()
+    print(
+        f"rush: {rush.wall:.2f} s for {len(attempts)} attempts; outcomes {dict(sorted(rush.outcomes.items()))}"
+    )
+    print(f"bookings made {made} of capacity {data['capacity']}; slots over capacity: {overbooked}")
+    print(f"scans: outcomes {dict(sorted(scans.outcomes.items()))}; queries per scan: {per_scan}")
+    unexpected = {k: v for k, v in rush.outcomes.items() if k not in {"booked", "slot_full"}}
+    checks = [
+        ("rush under 20 s", rush.wall < 20),
+        ("none overbooked", overbooked == 0),
+        ("no rush errors but 'full'", not unexpected),
+        ("booking throughput ≥ 0.35 of ceiling", rush.throughput >= 0.35 * top.throughput),
+        ("scan p99 < 50 ms", scans.percentile(99) < 50),
+        ("≤ 6 queries per scan", per_scan is not None and per_scan <= 6),
+    ]
+    for label, ok in checks:
+        print(f"  [{'ok' if ok else 'MISSED'}] {label}")
+
+
+if __name__ == "__main__":
+    main()
