@@ -189,7 +189,9 @@ def _require_may_book(actor, declaration: Declaration) -> None:
     if not may_book(actor, declaration):
         from django.core.exceptions import PermissionDenied
 
-        raise PermissionDenied(_("Only the firm's dispatchers and the declaration's driver can book."))
+        raise PermissionDenied(
+            _("Only the firm's admins and dispatchers and the declaration's driver can book.")
+        )
 
 
 def _local(moment: datetime, port: Port) -> str:

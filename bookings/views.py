@@ -38,7 +38,9 @@ PASS_ASSETS = [
 
 def _require_may_book(user, declaration) -> None:
     if not services.may_book(user, declaration):
-        raise PermissionDenied(_("Only the firm's dispatchers and the declaration's driver can book."))
+        raise PermissionDenied(
+            _("Only the firm's admins and dispatchers and the declaration's driver can book.")
+        )
 
 
 def _posted_slot(request) -> Slot | None:

@@ -1,6 +1,5 @@
 """REST API for declarations: the same services, selectors and permissions as the pages."""
 
-from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +13,7 @@ from rest_framework.response import Response
 from declarations import selectors, services
 from declarations.models import CargoCategory, Direction, DocumentKind, Mode, RiskChannel, Status, Unit
 from declarations.risk import missing_documents
+from declarations.views import document_response
 from portal.api import APIView
 from portal.models import Driver, Port, Vehicle
 from portal.permissions import firm_access
@@ -277,12 +277,7 @@ class DocumentFileApi(APIView):
     )
     def get(self, request, pk, document_id):
         declaration = selectors.declaration_for(request.user, pk)
-        document = get_object_or_404(declaration.documents, pk=document_id)
-        response = FileResponse(document.file.open("rb"), content_type=document.content_type)
-        response["Content-Disposition"] = "inline"
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return document_response(get_object_or_404(declaration.documents, pk=document_id))
 
 
 class SubmitApi(APIView):

@@ -201,7 +201,11 @@ def document_delete(request, pk, document_id):
 def document_download(request, pk, document_id):
     """Only for who may see the declaration: the firm, its driver, officers of the port."""
     declaration = selectors.declaration_for(request.user, pk)
-    document = get_object_or_404(declaration.documents, pk=document_id)
+    return document_response(get_object_or_404(declaration.documents, pk=document_id))
+
+
+def document_response(document) -> FileResponse:
+    """A stored document, shown inline, never sniffed into another type, never cached."""
     response = FileResponse(document.file.open("rb"), content_type=document.content_type)
     response["Content-Disposition"] = "inline"
     response["X-Content-Type-Options"] = "nosniff"
