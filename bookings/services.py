@@ -8,6 +8,7 @@ room. One active booking per vehicle and port is also a database constraint.
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -185,10 +186,8 @@ def may_book(actor, declaration: Declaration) -> bool:
     return declaration.driver_id is not None and declaration.driver.user_id == actor.pk
 
 
-def _require_may_book(actor, declaration: Declaration) -> None:
+def require_may_book(actor, declaration: Declaration) -> None:
     if not may_book(actor, declaration):
-        from django.core.exceptions import PermissionDenied
-
         raise PermissionDenied(
             _("Only the firm's admins and dispatchers and the declaration's driver can book.")
         )
@@ -387,7 +386,7 @@ def _reminded_by_confirmation(slot: Slot, policy: BookingPolicy, now: datetime) 
 @transaction.atomic
 def booking_create(*, actor, declaration: Declaration, slot: Slot) -> Booking:
     declaration = Declaration.objects.select_related("driver", "vehicle", "port").get(pk=declaration.pk)
-    _require_may_book(actor, declaration)
+    require_may_book(actor, declaration)
     slot = Slot.objects.select_related("port", "lane").get(pk=slot.pk)
     policy = policy_of(slot.port)
     now = timezone.now()
@@ -434,7 +433,7 @@ def _holding_booking(booking: Booking) -> Booking:
 def booking_move(*, actor, booking: Booking, slot: Slot) -> Booking:
     """Take the new place and give back the old one in one transaction: if the new slot is
     full, the old place is kept."""
-    _require_may_book(actor, booking.declaration)
+    require_may_book(actor, booking.declaration)
     booking = _holding_booking(booking)
     if booking.status != BookingStatus.ACTIVE:
         raise _refuse(_("Only an active booking can be moved."), "not_active")
@@ -466,7 +465,7 @@ def booking_move(*, actor, booking: Booking, slot: Slot) -> Booking:
 
 @transaction.atomic
 def booking_cancel(*, actor, booking: Booking) -> Booking:
-    _require_may_book(actor, booking.declaration)
+    require_may_book(actor, booking.declaration)
     booking = _holding_booking(booking)
     if booking.status != BookingStatus.ACTIVE:
         raise _refuse(_("Only an active booking can be cancelled."), "not_active")

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -34,13 +33,6 @@ PASS_ASSETS = [
     "bookings/bookings.js",
     "portal/icon.svg",
 ]
-
-
-def _require_may_book(user, declaration) -> None:
-    if not services.may_book(user, declaration):
-        raise PermissionDenied(
-            _("Only the firm's admins and dispatchers and the declaration's driver can book.")
-        )
 
 
 def _posted_slot(request) -> Slot | None:
@@ -85,7 +77,7 @@ def _no_slot_error() -> ApplicationError:
 def booking_new(request, pk):
     """The day's free places in the declaration's lanes; a tap on one books it."""
     declaration = declaration_selectors.declaration_for(request.user, pk)
-    _require_may_book(request.user, declaration)
+    services.require_may_book(request.user, declaration)
     port = declaration.port
     error = slot = None
     if request.method == "POST":
@@ -132,7 +124,7 @@ def booking_detail(request, pk):
 @login_required
 def booking_move(request, pk):
     booking = selectors.booking_for(request.user, pk)
-    _require_may_book(request.user, booking.declaration)
+    services.require_may_book(request.user, booking.declaration)
     error = slot = None
     if request.method == "POST":
         slot = _posted_slot(request)
@@ -170,7 +162,7 @@ def booking_move(request, pk):
 def booking_cancel(request, pk):
     """GET asks for confirmation; POST cancels."""
     booking = selectors.booking_for(request.user, pk)
-    _require_may_book(request.user, booking.declaration)
+    services.require_may_book(request.user, booking.declaration)
     if request.method == "POST":
         try:
             services.booking_cancel(actor=request.user, booking=booking)

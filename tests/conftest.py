@@ -139,6 +139,21 @@ def officer_y(db):
     return factories.officer(roles.CUSTOMS_OFFICER, ["TKS"])
 
 
+# The keys of ``personas``, in the order permission tests go through them.
+PERSONA_NAMES = [
+    "admin_a",
+    "declarant_a",
+    "dispatcher_a",
+    "driver_a",
+    "admin_b",
+    "declarant_b",
+    "driver_b",
+    "officer_x",
+    "officer_y",
+    "anonymous",
+]
+
+
 @pytest.fixture
 def personas(firm_a, firm_b, officer_x, officer_y):
     """Every persona by name; None is the anonymous visitor."""

@@ -12,21 +12,10 @@ from bookings.models import Booking, BookingPolicy, BookingStatus, Lane, Pass, S
 from declarations import services as declaration_services
 from tests import factories
 from tests.bookings.conftest import port_day, slot_at
+from tests.conftest import PERSONA_NAMES as PERSONAS
 
 pytestmark = pytest.mark.django_db
 
-PERSONAS = [
-    "admin_a",
-    "declarant_a",
-    "dispatcher_a",
-    "driver_a",
-    "admin_b",
-    "declarant_b",
-    "driver_b",
-    "officer_x",
-    "officer_y",
-    "anonymous",
-]
 SEE_DECLARATION = {"admin_a", "declarant_a", "dispatcher_a", "driver_a", "officer_x"}
 BOOK = {"admin_a", "dispatcher_a", "driver_a"}
 SEE_BOOKING = {"admin_a", "declarant_a", "dispatcher_a", "driver_a"}

@@ -15,21 +15,10 @@ from bookings.models import Booking, BookingPolicy, BookingStatus, Pass, Slot
 from declarations import services as declaration_services
 from tests import factories
 from tests.bookings.conftest import port_day, slot_at
+from tests.conftest import PERSONA_NAMES as PERSONAS
 
 pytestmark = pytest.mark.django_db
 
-PERSONAS = [
-    "admin_a",
-    "declarant_a",
-    "dispatcher_a",
-    "driver_a",
-    "admin_b",
-    "declarant_b",
-    "driver_b",
-    "officer_x",
-    "officer_y",
-    "anonymous",
-]
 # Who sees firm A's declaration, who may book it, who sees its bookings.
 SEE_DECLARATION = {"admin_a", "declarant_a", "dispatcher_a", "driver_a", "officer_x"}
 BOOK = {"admin_a", "dispatcher_a", "driver_a"}

@@ -5,22 +5,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from declarations.models import Declaration, DeclarationEvent, Document, GoodsItem, PortPolicy, Status
+from tests.conftest import PERSONA_NAMES as PERSONAS
 from tests.declarations.conftest import GOODS, JPEG, PDF
 
 pytestmark = pytest.mark.django_db
 
-PERSONAS = [
-    "admin_a",
-    "declarant_a",
-    "dispatcher_a",
-    "driver_a",
-    "admin_b",
-    "declarant_b",
-    "driver_b",
-    "officer_x",
-    "officer_y",
-    "anonymous",
-]
 SEE = {"admin_a", "declarant_a", "dispatcher_a", "driver_a", "officer_x"}
 # The firm's own lists: its members and its drivers (who are not members) reach them.
 FIRM = {"admin_a", "declarant_a", "dispatcher_a", "driver_a"}

@@ -7,22 +7,11 @@ from django.urls import reverse
 
 from declarations import services
 from declarations.models import Declaration
+from tests.conftest import PERSONA_NAMES as PERSONAS
 from tests.declarations.conftest import GOODS, PDF, upload
 
 pytestmark = pytest.mark.django_db
 
-PERSONAS = [
-    "admin_a",
-    "declarant_a",
-    "dispatcher_a",
-    "driver_a",
-    "admin_b",
-    "declarant_b",
-    "driver_b",
-    "officer_x",
-    "officer_y",
-    "anonymous",
-]
 SEE = {"admin_a", "declarant_a", "dispatcher_a", "driver_a", "officer_x"}
 WRITE = {"admin_a", "declarant_a"}
 

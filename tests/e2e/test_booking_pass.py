@@ -2,11 +2,9 @@
 reloads, and still sees the pass: the QR code and the short code."""
 
 import re
-from importlib import import_module
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.apps import apps
 from playwright.sync_api import expect
 
 from bookings import passes, services
@@ -24,16 +22,7 @@ __all__ = ["_media", "draft", "submitted"]  # fixtures shared with the other boo
 
 @pytest.fixture
 def khorgos(transactional_db):
-    """Khorgos with its lanes and plan, and the risk rules, put back idempotently.
-
-    A transactional test empties every table when it ends, and one with serialized_rollback
-    leaves the tables without what post_migrate makes; this test runs after either kind.
-    (serialized_rollback here would break a later test that counts on post_migrate's rows,
-    and fails itself after one that made them anew.)
-    """
-    import_module("portal.migrations.0002_ports").add_ports(apps, None)
-    import_module("declarations.migrations.0002_default_rules").add_rules(apps, None)
-    import_module("bookings.migrations.0002_default_plans").add_plans(apps, None)
+    """Khorgos with its lanes and plan (restored for every transactional test, tests/conftest.py)."""
     return Port.objects.get(code="KHG")
 
 

@@ -5,14 +5,12 @@ import base64
 import re
 import time
 from datetime import timedelta
-from importlib import import_module
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pyotp
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP
-from django.apps import apps
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -29,14 +27,8 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "locale": "en-US", "is_mobil
 
 @pytest.fixture
 def khorgos(transactional_db, settings, tmp_path):
-    """Khorgos with its risk rules and no random sample, so that the channel follows the rules alone.
-
-    A transactional test empties every table when it ends: the reference data of the
-    migrations is put back (idempotently) for a test that runs after one.
-    """
+    """Khorgos with its risk rules and no random sample, so that the channel follows the rules alone."""
     settings.MEDIA_ROOT = tmp_path / "media"
-    import_module("portal.migrations.0002_ports").add_ports(apps, None)
-    import_module("declarations.migrations.0002_default_rules").add_rules(apps, None)
     port = Port.objects.get(code="KHG")
     PortPolicy.objects.update_or_create(port=port, defaults={"random_sample_percent": 0})
     return port

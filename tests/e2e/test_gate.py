@@ -8,16 +8,12 @@ import io
 import re
 import time
 from datetime import timedelta
-from importlib import import_module
 from types import SimpleNamespace
 
 import pyotp
 import pytest
 import qrcode
 from allauth.mfa.totp.internal.auth import TOTP
-from django.apps import apps
-from django.core.management.sql import emit_post_migrate_signal
-from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from playwright.sync_api import expect
 from qrcode.image.pure import PyPNGImage
@@ -41,16 +37,8 @@ def totp_code(secret: str) -> str:
 
 @pytest.fixture
 def reference_data(transactional_db):
-    """What the migrations put in the database, put back (idempotently): a transactional test
-    empties every table when it ends, and after one with serialized_rollback not even the
-    content types, permissions and roles that post_migrate adds are there.
-
-    (With serialized_rollback here, the roles a test before had put back clash with the
-    serialized copy: "UNIQUE constraint failed: auth_group.name".)
-    """
-    emit_post_migrate_signal(verbosity=0, interactive=False, db=DEFAULT_DB_ALIAS)
-    import_module("portal.migrations.0002_ports").add_ports(apps, None)
-    import_module("bookings.migrations.0002_default_plans").add_plans(apps, None)
+    """The migrated reference data is restored for every transactional test (tests/conftest.py);
+    the process's cache of known ports is emptied with it."""
     passes._known_ports.clear()  # the ports behind the keys, cached for a minute by the process
 
 
