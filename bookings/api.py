@@ -105,6 +105,8 @@ class BookingOutput(serializers.Serializer):
 def _with_live_pass(booking: Booking) -> Booking:
     if not booking.is_holding:
         booking.live_pass = None
+    elif "live_pass" in booking.__dict__:  # just issued by the service
+        pass
     elif hasattr(booking, "live_passes"):  # prefetched by the list's selector
         booking.live_pass = booking.live_passes[0] if booking.live_passes else None
     else:
@@ -125,7 +127,8 @@ def _fresh(request, pk) -> dict:
 
 class BookingInput(serializers.Serializer):
     declaration = serializers.IntegerField()
-    slot = serializers.PrimaryKeyRelatedField(queryset=Slot.objects.all())
+    # An id, read by the service with what it needs (lane, port, policy) in one query.
+    slot = serializers.IntegerField(min_value=1)
 
 
 class MoveInput(serializers.Serializer):
@@ -200,10 +203,17 @@ class BookingCreateApi(APIView):
         data = BookingInput(data=request.data)
         data.is_valid(raise_exception=True)
         declaration = declaration_selectors.declaration_for(request.user, data.validated_data["declaration"])
-        booking = services.booking_create(
-            actor=request.user, declaration=declaration, slot=data.validated_data["slot"]
-        )
-        return Response(_fresh(request, booking.pk), status=status.HTTP_201_CREATED)
+        try:
+            booking = services.booking_create(
+                actor=request.user, declaration=declaration, slot=data.validated_data["slot"]
+            )
+        except Slot.DoesNotExist:
+            message = serializers.PrimaryKeyRelatedField.default_error_messages["does_not_exist"]
+            raise exceptions.ValidationError(
+                {"slot": [message.format(pk_value=data.validated_data["slot"])]}, code="does_not_exist"
+            ) from None
+        # What the service wrote and read is the answer: no need to read it all again.
+        return Response(_booking(booking), status=status.HTTP_201_CREATED)
 
 
 class FirmBookingListApi(APIView):

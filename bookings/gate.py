@@ -230,17 +230,10 @@ def _claim(pass_obj: Pass, moment: datetime) -> str:
     for field, value in changes.items():
         setattr(booking, field, value)
     pass_obj.used_at = moment
-    booking_id = booking.pk
-    transaction.on_commit(lambda: _tell_checked_in(booking_id), robust=True)
+    # Recorded with the scan and written by a worker: the officer's answer never waits for
+    # the firm's message.
+    _tell("booking.checked_in", booking, later=True, live=pass_obj)
     return ""
-
-
-def _tell_checked_in(booking_id: int) -> None:
-    # After commit, outside the scan: the officer's answer never waits for the firm's message.
-    booking = Booking.objects.select_related("port", "slot__lane", "vehicle", "driver", "organisation").get(
-        pk=booking_id
-    )
-    _tell("booking.checked_in", booking)
 
 
 def scan(
@@ -387,7 +380,7 @@ def inspect(*, officer, booking: Booking, released: bool, reason: str = "", comm
         scanned_at=timezone.now(),
     )
     if released:
-        _tell("booking.released", booking, key=str(event.pk))
+        _tell("booking.released", booking, key=str(event.pk), later=True)
     return event
 
 

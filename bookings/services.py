@@ -10,13 +10,12 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bookings import passes
 from bookings.models import (
-    HOLDING,
     Booking,
     BookingPolicy,
     BookingStatus,
@@ -29,7 +28,7 @@ from bookings.models import (
     Slot,
 )
 from declarations.models import CargoCategory, Declaration, Direction, RiskChannel, Status
-from notifications.services import notify
+from notifications.services import notify, notify_later
 from portal.errors import ApplicationError
 from portal.models import Membership, Port, Role
 
@@ -41,9 +40,14 @@ LOCK_CAPACITY = True
 
 
 def policy_of(port: Port) -> BookingPolicy:
+    """The port's policy: joined by the caller's query where it could be, else read (and
+    made, for a port that has none yet)."""
     policy = getattr(port, "_booking_policy_cache", None)
     if policy is None:
-        policy, _created = BookingPolicy.objects.get_or_create(port=port)
+        try:
+            policy = port.booking_policy
+        except BookingPolicy.DoesNotExist:
+            policy, _created = BookingPolicy.objects.get_or_create(port=port)
         port._booking_policy_cache = policy
     return policy
 
@@ -158,11 +162,35 @@ def lanes_for(declaration: Declaration) -> list[Lane]:
         for lane in Lane.objects.filter(port_id=declaration.port_id, active=True)
         if lane.direction == direction
     ]
-    wanted = _LANE_BY_CATEGORY.get(declaration.cargo_category, LaneType.GENERAL)
-    if declaration.channel == RiskChannel.RED:
-        wanted = LaneType.GENERAL
+    wanted = _wanted_lane_type(declaration)
     chosen = [lane for lane in lanes if lane.type == wanted]
     return chosen or [lane for lane in lanes if lane.type == LaneType.GENERAL]
+
+
+def _wanted_lane_type(declaration: Declaration) -> str:
+    if declaration.channel == RiskChannel.RED:
+        return LaneType.GENERAL
+    return _LANE_BY_CATEGORY.get(declaration.cargo_category, LaneType.GENERAL)
+
+
+def lane_allowed(declaration: Declaration, lane: Lane) -> bool:
+    """``lane in lanes_for(declaration)``, reading the port's lanes only when general cargo
+    stands in for a lane type the port may not have."""
+    if (
+        not lane.active
+        or lane.port_id != declaration.port_id
+        or lane.direction != lane_direction_for(declaration)
+    ):
+        return False
+    wanted = _wanted_lane_type(declaration)
+    if lane.type == wanted:
+        return True
+    return (
+        lane.type == LaneType.GENERAL
+        and not Lane.objects.filter(
+            port_id=declaration.port_id, active=True, type=wanted, direction=lane.direction
+        ).exists()
+    )
 
 
 # --- checks
@@ -176,11 +204,15 @@ def may_book(actor, declaration: Declaration) -> bool:
     """The firm's admins and dispatchers, or the driver named on the declaration."""
     if not actor.is_authenticated:
         return False
-    role = (
-        Membership.objects.filter(user=actor, organisation_id=declaration.organisation_id)
-        .values_list("role", flat=True)
-        .first()
-    )
+    known = getattr(declaration, "_role_of", None)  # (user id, role), read with the declaration
+    if known is not None and known[0] == actor.pk:
+        role = known[1]
+    else:
+        role = (
+            Membership.objects.filter(user=actor, organisation_id=declaration.organisation_id)
+            .values_list("role", flat=True)
+            .first()
+        )
     if role in BOOKING_ROLES:
         return True
     return declaration.driver_id is not None and declaration.driver.user_id == actor.pk
@@ -224,7 +256,7 @@ def _check_declaration(declaration: Declaration, slot: Slot) -> None:
         raise _refuse(_("The declaration names no vehicle."), "no_vehicle")
     if slot.port_id != declaration.port_id:
         raise _refuse(_("This slot is at another port than the declaration."), "wrong_port")
-    if slot.lane_id not in {lane.pk for lane in lanes_for(declaration)}:
+    if not lane_allowed(declaration, slot.lane):
         raise _refuse(_("This lane is not for this cargo."), "wrong_lane")
 
 
@@ -311,6 +343,7 @@ def _give_back(slot_id: int) -> None:
 
 
 def pass_issue(booking: Booking) -> Pass:
+    """A new pass for the booking, in the caller's transaction."""
     nonce = passes.new_nonce()
     token = passes.sign(
         passes.Claims(
@@ -355,24 +388,37 @@ def _audience(booking: Booking) -> list[int]:
     return sorted(people)
 
 
-def _tell(event: str, booking: Booking, *, key: str = "", **context) -> None:
-    live = live_pass(booking)
-    notify(
-        event,
-        booking,
-        recipients=_audience(booking),
-        organisation=booking.organisation,
-        context={
-            "plate": booking.vehicle.plate,
-            "port": booking.port.name_en,
-            "slot": _local(booking.slot.starts_at, booking.port),
-            "lane": booking.slot.lane.name,
-            "code": passes.format_short_code(live.short_code) if live else "",
-            "pass_path": f"/bookings/{booking.pk}/pass/",
-            **context,
-        },
-        key=key,
-    )
+def _tell(
+    event: str, booking: Booking, *, key: str = "", later: bool = False, live: Pass | None = None, **context
+) -> None:
+    """Tell the booker and the driver. ``later``: from a request that must stay short, the
+    message is recorded and written by a worker (``notify_later``); ``live``: the pass just
+    issued, when the caller has it."""
+    if live is None:
+        live = live_pass(booking)
+    context = {
+        "plate": booking.vehicle.plate,
+        "port": booking.port.name_en,
+        "slot": _local(booking.slot.starts_at, booking.port),
+        "lane": str(booking.slot.lane.name),
+        "code": passes.format_short_code(live.short_code) if live else "",
+        "pass_path": f"/bookings/{booking.pk}/pass/",
+        **context,
+    }
+    recipients = _audience(booking)
+    if later:
+        notify_later(
+            event,
+            booking,
+            recipients=recipients,
+            organisation=booking.organisation_id,
+            context=context,
+            key=key,
+        )
+    else:
+        notify(
+            event, booking, recipients=recipients, organisation=booking.organisation, context=context, key=key
+        )
 
 
 # --- book, move, cancel
@@ -383,19 +429,45 @@ def _reminded_by_confirmation(slot: Slot, policy: BookingPolicy, now: datetime) 
     return now if slot.starts_at - timedelta(minutes=policy.reminder_minutes) <= now else None
 
 
+def _declaration_to_book(actor, declaration: Declaration) -> Declaration:
+    """The declaration as the selector read it for this actor in this request (with the
+    actor's role), else read again with it."""
+    known = getattr(declaration, "_role_of", None)
+    if known is not None and known[0] == actor.pk:
+        return declaration
+    declaration = (
+        Declaration.objects.select_related("driver", "vehicle", "port")
+        .annotate(
+            actor_role=Subquery(
+                Membership.objects.filter(
+                    user_id=actor.pk, organisation_id=OuterRef("organisation_id")
+                ).values("role")[:1]
+            )
+        )
+        .get(pk=declaration.pk)
+    )
+    declaration._role_of = (actor.pk, declaration.actor_role)
+    return declaration
+
+
 @transaction.atomic
-def booking_create(*, actor, declaration: Declaration, slot: Slot) -> Booking:
-    declaration = Declaration.objects.select_related("driver", "vehicle", "port").get(pk=declaration.pk)
+def booking_create(*, actor, declaration: Declaration, slot: Slot | int) -> Booking:
+    """Book ``slot`` for the declaration's vehicle, with a pass, and tell the booker and the
+    driver. A full slot, or any refusal, changes nothing.
+
+    Cheap checks first, with what two reads brought (the declaration with the actor's role,
+    the slot with its lane, port and policy); a slot already full is refused before any
+    write. The place itself is taken last (``_take_place``), which is what makes the answer
+    exact under a rush: the early "full" is only a shortcut."""
+    declaration = _declaration_to_book(actor, declaration)
     require_may_book(actor, declaration)
-    slot = Slot.objects.select_related("port", "lane").get(pk=slot.pk)
+    slot = Slot.objects.select_related("port__booking_policy", "lane").get(pk=getattr(slot, "pk", slot))
     policy = policy_of(slot.port)
     now = timezone.now()
     _check_declaration(declaration, slot)
     _check_window(slot, policy, now)
-    if Booking.objects.filter(
-        vehicle_id=declaration.vehicle_id, port_id=slot.port_id, status__in=HOLDING
-    ).exists():
-        raise _refuse(_("This vehicle already has a booking at this port."), "vehicle_booked")
+    if slot.booked >= slot.capacity:
+        raise _full(slot)
     _check_firm_standing(declaration, slot, policy, now)
     if policy.firm_daily_quota is not None:
         # The quota is capacity too: one booking of the firm at a time past this point.
@@ -403,25 +475,32 @@ def booking_create(*, actor, declaration: Declaration, slot: Slot) -> Booking:
             pk=declaration.organisation_id
         ).first()
         _check_firm_standing(declaration, slot, policy, now)
+    booking = Booking(
+        port=slot.port,
+        slot=slot,
+        organisation_id=declaration.organisation_id,
+        declaration=declaration,
+        vehicle_id=declaration.vehicle_id,
+        vehicle=declaration.vehicle,
+        driver=declaration.driver,
+        created_by=actor,
+        reminded_at=_reminded_by_confirmation(slot, policy, now),
+    )
     try:
-        with transaction.atomic():
-            booking = Booking.objects.create(
-                port=slot.port,
-                slot=slot,
-                organisation_id=declaration.organisation_id,
-                declaration=declaration,
-                vehicle_id=declaration.vehicle_id,
-                driver=declaration.driver,
-                created_by=actor,
-                reminded_at=_reminded_by_confirmation(slot, policy, now),
-            )
-    except IntegrityError:  # the same vehicle booked at this very moment by someone else
+        # No savepoint: a refusal rolls the whole booking back anyway.
+        booking.save(force_insert=True)
+    except IntegrityError:
+        # One active booking per vehicle and port (the booking's only unique constraint;
+        # its foreign keys are checked at commit): the constraint rather than a read before,
+        # so two bookings of one truck at the same moment cannot both pass.
         raise _refuse(_("This vehicle already has a booking at this port."), "vehicle_booked") from None
-    pass_issue(booking)
-    _tell("booking.confirmed", booking)
+    issued = pass_issue(booking)
+    booking.live_pass = issued
+    _tell("booking.confirmed", booking, later=True, live=issued)
     # Last, so the slot's row is locked for as short a time as possible; "full" rolls
     # back the booking, its pass and its notifications.
     _take_place(slot)
+    slot.booked += 1
     return booking
 
 
@@ -452,7 +531,7 @@ def booking_move(*, actor, booking: Booking, slot: Slot) -> Booking:
     booking.save(update_fields=["slot", "reminded_at", "updated_at"])
     _revoke_passes(booking)
     issued = pass_issue(booking)
-    _tell("booking.moved", booking, key=issued.nonce)
+    _tell("booking.moved", booking, key=issued.nonce, later=True, live=issued)
     # Both slot rows last and in id order, so two moves in opposite directions cannot
     # deadlock; "full" rolls everything back and the old place is kept.
     for slot_id in sorted((old_slot_id, slot.pk)):
@@ -479,7 +558,7 @@ def booking_cancel(*, actor, booking: Booking) -> Booking:
         _give_back(booking.slot_id)
         _revoke_passes(booking)
         booking.refresh_from_db()
-        _tell("booking.cancelled", booking)
+        _tell("booking.cancelled", booking, later=True)
     return booking
 
 

@@ -2,7 +2,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,16 +25,21 @@ def declaration_for(user, pk, *, write: bool = False) -> Declaration:
         raise Http404
     declaration = (
         Declaration.objects.select_related("organisation", "port", "vehicle", "driver__user", "declarant")
+        .annotate(
+            viewer_role=Subquery(
+                Membership.objects.filter(user=user, organisation_id=OuterRef("organisation_id")).values(
+                    "role"
+                )[:1]
+            )
+        )
         .filter(pk=pk)
         .first()
     )
     if declaration is None:
         raise Http404
-    role = (
-        Membership.objects.filter(user=user, organisation_id=declaration.organisation_id)
-        .values_list("role", flat=True)
-        .first()
-    )
+    role = declaration.viewer_role
+    # The services' permission checks (may_book) use it rather than asking again.
+    declaration._role_of = (user.pk, role)
     if role is not None:
         if write and role not in DECLARING_ROLES:
             raise PermissionDenied(_("Only the firm's declarants and admins can change declarations."))

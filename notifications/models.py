@@ -122,3 +122,35 @@ class DeliveryReport(models.Model):
 
     def __str__(self):
         return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.outcome}"
+
+
+class NotificationRequest(models.Model):
+    """A ``notify`` call left to the workers: one row written in the caller's transaction, with
+    no rendering and no lookups, so a busy request (a booking, a gate scan) stays short. A
+    task expands it into ``Notification`` rows after commit; if the broker was down, the
+    sweeper does. Expanding twice writes nothing the second time (the rows' idempotency keys).
+    """
+
+    event = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    key = models.CharField(max_length=100, blank=True)
+    recipients = models.JSONField(default=list)
+    context = models.JSONField(default=dict)
+    organisation = models.ForeignKey(
+        "portal.Organisation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expanded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(expanded_at__isnull=True),
+                name="notification_request_due",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.event} {self.object_type}:{self.object_id}"

@@ -27,7 +27,7 @@ from django.template.loader import get_template
 from django.utils import timezone, translation
 
 from notifications.events import EVENTS
-from notifications.models import Channel, DeliveryReport, Notification, Preference
+from notifications.models import Channel, DeliveryReport, Notification, NotificationRequest, Preference
 from notifications.segments import sms_segments
 from notifications.transports import Sms, TransportError, email_send, get_sms_transport
 
@@ -157,7 +157,28 @@ def notify(
     audit event's id); the same call made twice writes nothing the second time.
     Returns the ids of the rows to be sent.
     """
-    object_type, object_id = (obj._meta.label_lower, str(obj.pk)) if obj is not None else ("", "")
+    object_type, object_id = _object_ref(obj)
+    return _notify(
+        event,
+        object_type,
+        object_id,
+        recipients=recipients,
+        address=address,
+        language=language,
+        context=context,
+        organisation=organisation,
+        key=key,
+        client_ip=client_ip,
+    )
+
+
+def _object_ref(obj) -> tuple[str, str]:
+    return (obj._meta.label_lower, str(obj.pk)) if obj is not None else ("", "")
+
+
+def _notify(
+    event, object_type, object_id, *, recipients, address, language, context, organisation, key, client_ip
+) -> list[int]:
     base_key = f"{event}:{object_type}:{object_id}:{key}"
     common = {
         "event": event,
@@ -274,6 +295,76 @@ def notify(
     )
     if ids:
         transaction.on_commit(lambda: notifications_queue(ids))
+    return ids
+
+
+def notify_later(
+    event: str, obj=None, *, recipients=(), context: dict | None = None, organisation=None, key=""
+):
+    """``notify`` for a request that must stay short: records the call (one insert, in the
+    caller's transaction) and leaves the lookups, the rendering and the rate limits to a
+    worker. ``context`` must be JSON: strings and numbers, no model instances."""
+
+    object_type, object_id = _object_ref(obj)
+    request = NotificationRequest.objects.create(
+        event=event,
+        object_type=object_type,
+        object_id=object_id,
+        key=key,
+        recipients=[getattr(u, "pk", u) for u in recipients],
+        context=context or {},
+        organisation_id=getattr(organisation, "pk", organisation),
+    )
+    transaction.on_commit(lambda: notification_requests_queue([request.pk]))
+    return request
+
+
+def notification_requests_queue(ids) -> int:
+    """Hand recorded requests to the workers; if the broker is down, the sweeper will."""
+    from notifications.tasks import notification_request_expand
+
+    queued = 0
+    policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
+    try:
+        with notification_request_expand.app.producer_or_acquire() as producer:
+            for request_id in ids:
+                notification_request_expand.apply_async(
+                    (request_id,), producer=producer, retry=True, retry_policy=policy
+                )
+                queued += 1
+    except Exception as exc:  # the broker's errors vary with the transport
+        log.warning(
+            "Broker unreachable, %d notification requests left for the sweeper: %s", len(ids) - queued, exc
+        )
+    return queued
+
+
+def notification_request_expand(*, request_id: int) -> list[int]:
+    """Turn a recorded request into its notifications, once: the row is locked while it is
+    expanded (a second task skips it) and marked done in the same transaction."""
+
+    with transaction.atomic():
+        request = (
+            NotificationRequest.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=request_id, expanded_at__isnull=True)
+            .select_related("organisation")
+            .first()
+        )
+        if request is None:
+            return []
+        ids = _notify(
+            request.event,
+            request.object_type,
+            request.object_id,
+            recipients=request.recipients,
+            address="",
+            language=None,
+            context=request.context,
+            organisation=request.organisation,
+            key=request.key,
+            client_ip=None,
+        )
+        NotificationRequest.objects.filter(pk=request.pk).update(expanded_at=timezone.now())
     return ids
 
 
@@ -398,6 +489,14 @@ def notifications_sweep() -> int:
             "id", flat=True
         )[:5000]
     )
+
+    requests = list(
+        NotificationRequest.objects.filter(expanded_at__isnull=True, created_at__lt=overdue).values_list(
+            "id", flat=True
+        )[:5000]
+    )
+    if requests:
+        notification_requests_queue(requests)
     return notifications_queue(sorted(set(stuck) | set(due)))
 
 

@@ -21,3 +21,9 @@ def notifications_sweep() -> int:
 def notifications_fan_out(notification_ids: list[int]) -> int:
     """Queue the sends of one chunk of a broadcast."""
     return services.notifications_queue(notification_ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def notification_request_expand(request_id: int) -> int:
+    """Write the notifications of a request recorded by ``notify_later``, and queue them."""
+    return len(services.notification_request_expand(request_id=request_id))
