@@ -202,7 +202,9 @@ class BookingCreateApi(APIView):
     def post(self, request):
         data = BookingInput(data=request.data)
         data.is_valid(raise_exception=True)
-        declaration = declaration_selectors.declaration_for(request.user, data.validated_data["declaration"])
+        declaration = declaration_selectors.declaration_for(
+            request.user, data.validated_data["declaration"], related=("vehicle", "driver")
+        )
         try:
             booking = services.booking_create(
                 actor=request.user, declaration=declaration, slot=data.validated_data["slot"]

@@ -15,8 +15,11 @@ offline is recorded as admitted, and if its pass had been used meanwhile the eve
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from allauth.mfa.models import Authenticator
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -75,20 +78,41 @@ _ALREADY_THROUGH = {
 # --- who may scan where
 
 
-def scanner_ports(user) -> list[Port]:
-    """The ports where ``user`` may scan: staff with the permission, at their own ports
-    (superusers at all). Read once per user object, as Django caches permissions."""
-    cached = getattr(user, "_gate_ports", None)
+def _scanner_rights(user) -> tuple[list[Port], bool]:
+    """The ports where ``user`` may scan and whether they have two-factor authentication,
+    in one query, kept on the user object for the request: staff with the scan permission
+    (their own or a group's), at their own ports; superusers at all."""
+    cached = getattr(user, "_gate_rights", None)
     if cached is not None:
         return cached
-    if not (user.is_authenticated and user.is_active and user.is_staff and user.has_perm(SCAN_PERMISSION)):
-        ports = []
-    elif user.is_superuser:
-        ports = list(Port.objects.all())
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        rights = [], False
     else:
-        ports = list(user.ports.all())
-    user._gate_ports = ports
-    return ports
+        ports = Port.objects.all() if user.is_superuser else user.ports.all()
+        if not user.is_superuser:
+            app_label, codename = SCAN_PERMISSION.split(".")
+            granted = Permission.objects.filter(content_type__app_label=app_label, codename=codename).filter(
+                Q(user=user) | Q(group__user=user)
+            )
+            ports = ports.filter(Exists(granted))
+        ports = list(ports.annotate(officer_mfa=Exists(Authenticator.objects.filter(user_id=user.pk))))
+        rights = ports, bool(ports) and ports[0].officer_mfa
+    user._gate_rights = rights
+    return rights
+
+
+def scanner_ports(user) -> list[Port]:
+    return _scanner_rights(user)[0]
+
+
+def scanner_has_mfa(user) -> bool:
+    """For a user with ports to scan at (``scanner_ports``): two-factor authentication is set up."""
+    return _scanner_rights(user)[1]
+
+
+def scanner_port(user, code: str) -> Port | None:
+    """One of the user's scanning ports by its code, without a query."""
+    return next((p for p in scanner_ports(user) if p.code == code), None)
 
 
 def require_scanner(user, port: Port) -> None:

@@ -8,6 +8,7 @@ class PortalConfig(AppConfig):
     verbose_name = _("Accounts and firms")
 
     def ready(self):
-        from portal import roles
+        from portal import authentication, roles
 
         post_migrate.connect(roles.roles_sync, dispatch_uid="portal.roles_sync")
+        authentication.connect()

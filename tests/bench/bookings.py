@@ -36,6 +36,14 @@ CEILING_REQUESTS = int(os.environ.get("BENCH_CEILING_REQUESTS", "4000"))
 PLACES_PER_SLOT = int(os.environ.get("BENCH_PLACES_PER_SLOT", "60"))
 GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", str(2 * (os.cpu_count() or 2) + 1)))
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/landport_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def flush_redis():
+    import redis
+
+    for db in (11, 12):
+        redis.Redis.from_url(f"{REDIS_URL}/{db}").flushdb()
 
 
 def ensure_database():
@@ -61,7 +69,11 @@ def environment() -> dict:
         "LANDPORT_ENV": "development",
         "DEBUG": "0",
         "DATABASE_URL": DATABASE_URL,
-        "CELERY_BROKER_URL": "memory://",
+        # Redis as in production: the cache (API throttling) and the broker the requests
+        # queue their notification tasks on. No worker runs: the benchmark measures the
+        # requests, and the queued tasks are dropped with the database afterwards.
+        "CELERY_BROKER_URL": f"{REDIS_URL}/12",
+        "CACHE_URL": f"{REDIS_URL}/11",
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "SMS_TRANSPORT": "notifications.transports.ConsoleSmsTransport",
         "API_USER_RATE": "1000000/minute",
@@ -73,11 +85,11 @@ def environment() -> dict:
 
 def prepare():
     """The data: a firm, a dispatcher and an officer with API tokens, one accepted
-    declaration per truck, one day of slots."""
+    declaration per truck, the 24 slots of one port day."""
     import django
 
     django.setup()
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
     from allauth.mfa.totp.internal.auth import TOTP
     from django.contrib.auth.models import Group
@@ -124,7 +136,8 @@ def prepare():
     day = (timezone.localtime(timezone.now(), bookings.port_zone(port)) + timedelta(days=1)).date()
     bookings.slots_ensure(port, day, day)
     lane = Lane.objects.get(port=port, type="energy", direction="inbound")
-    slots = list(Slot.objects.filter(lane=lane, starts_at__date__gte=day).order_by("starts_at")[:24])
+    start = datetime.combine(day, datetime.min.time(), tzinfo=bookings.port_zone(port))
+    slots = list(Slot.objects.filter(lane=lane, starts_at__gte=start).order_by("starts_at")[:24])
     Slot.objects.filter(pk__in=[s.pk for s in slots]).update(capacity=PLACES_PER_SLOT)
     # The slots are tomorrow's: the gate admits them today only with a wide early tolerance.
     BookingPolicy.objects.filter(port=port).update(early_minutes=3 * 24 * 60)
@@ -223,6 +236,7 @@ def main():
     sys.path.insert(0, str(ROOT))
     os.environ.update(environment())
     ensure_database()
+    flush_redis()
     data = prepare()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -232,6 +246,7 @@ def main():
     finally:
         server.terminate()
         server.wait(10)
+        flush_redis()
 
 
 async def _measure(base, data):

@@ -179,6 +179,26 @@ def test_a_refusal_takes_two_statements(border, booking, live, khorgos):
     assert [sql.split(" ", 1)[0] for sql in statements(captured)] == ["SELECT", "INSERT"]
 
 
+def test_a_scan_api_request_takes_seven_statements_once_the_token_is_known(border, booking, live, khorgos):
+    """Rights and two-factor in one read, the port from the officer's ports, the scan's five
+    statements, the goods for the answer; the token's user comes from the cache."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=border).key}")
+    client.get(reverse("api:me"))  # the token's first use
+    passes.verify(live.token)  # the ports behind the keys, read once a minute
+    with CaptureQueriesContext(connection) as captured:
+        answer = client.post(
+            reverse("api:gate_scan"), {"port": "KHG", "text": live.token, "client_nonce": "n-7"}
+        )
+    assert answer.json()["result"] == "admit"
+    # Without the cache's own table (the API throttle), which is Redis in production.
+    sent = [sql for sql in statements(captured) if '"cache"' not in sql]
+    assert len(sent) == 7, "\n".join(q[:120] for q in sent)
+
+
 # --- every refusal, one by one; each is recorded and changes nothing else
 
 

@@ -180,7 +180,9 @@ def test_booking_moving_and_cancelling_tell_the_booker_and_the_driver(
     with django_capture_on_commit_callbacks(execute=True):
         booking = book(firm_a, submitted, energy_slot)
     # Recorded in the booking's transaction, written by a worker after commit: once.
-    assert NotificationRequest.objects.filter(event="booking.confirmed", expanded_at__isnull=False).count() == 1
+    assert (
+        NotificationRequest.objects.filter(event="booking.confirmed", expanded_at__isnull=False).count() == 1
+    )
     first_code = services.live_pass(booking).short_code
     # Written by the worker after commit and sent (the test transports accept everything).
     everyone = [
