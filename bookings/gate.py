@@ -88,7 +88,9 @@ def _scanner_rights(user) -> tuple[list[Port], bool]:
     if not (user.is_authenticated and user.is_active and user.is_staff):
         rights = [], False
     else:
-        ports = Port.objects.all() if user.is_superuser else user.ports.all()
+        ports = (Port.objects.all() if user.is_superuser else user.ports.all()).select_related(
+            "booking_policy"
+        )
         if not user.is_superuser:
             app_label, codename = SCAN_PERMISSION.split(".")
             granted = Permission.objects.filter(content_type__app_label=app_label, codename=codename).filter(
@@ -161,7 +163,7 @@ def reason_message(reason: str, booking: Booking | None = None) -> str:
 
 
 # Everything a scan checks and shows, in the one query that finds the pass.
-_BOOKING_RELATED = ["slot__lane", "declaration", "vehicle", "driver__user", "port__booking_policy"]
+_BOOKING_RELATED = ["slot__lane", "declaration", "vehicle", "driver__user"]
 _PASS_QUERY = Pass.objects.select_related(*(f"booking__{r}" for r in _BOOKING_RELATED))
 
 
@@ -196,7 +198,7 @@ def _find_pass(text: str, port: Port) -> tuple[Pass | None, str]:
 
 def _policy(port: Port) -> BookingPolicy:
     try:
-        return port.booking_policy  # joined by the pass query
+        return port.booking_policy  # joined when the officer's ports were read
     except ObjectDoesNotExist:
         return policy_of(port)
 
@@ -210,7 +212,7 @@ def _check(pass_obj: Pass, port: Port, moment: datetime, plate_seen: str) -> str
         return "cancelled"
     if pass_obj.used_at is not None or booking.status in _ALREADY_THROUGH:
         return "already_used"
-    policy = _policy(booking.port)
+    policy = _policy(port)  # the booking's port, as checked above
     if moment < pass_obj.valid_from - timedelta(minutes=policy.early_minutes):
         return "too_early"
     if moment > pass_obj.valid_until + timedelta(minutes=policy.late_minutes):
@@ -224,7 +226,7 @@ def _check(pass_obj: Pass, port: Port, moment: datetime, plate_seen: str) -> str
     return ""
 
 
-def _claim(pass_obj: Pass, moment: datetime) -> str:
+def _claim(pass_obj: Pass, port: Port, moment: datetime) -> str:
     """Check the booking in and mark its pass used; "" if this scan won, else the reason."""
     booking = pass_obj.booking
     changes = {
@@ -254,6 +256,7 @@ def _claim(pass_obj: Pass, moment: datetime) -> str:
     for field, value in changes.items():
         setattr(booking, field, value)
     pass_obj.used_at = moment
+    booking.port = port  # the booking's port, as _check saw: no need to read it again
     # Recorded with the scan and written by a worker: the officer's answer never waits for
     # the firm's message.
     _tell("booking.checked_in", booking, later=True, live=pass_obj)
@@ -334,13 +337,13 @@ def _scan(*, officer, port, text, client_nonce, plate_seen, moment, offline, off
         # server's objection (if any) on the event for the port to follow up.
         event.kind = GateEventKind.ADMIT
         if reason in ("", "too_early", "too_late", "declaration_not_accepted", "vehicle_mismatch"):
-            lost = _claim(pass_obj, moment)
+            lost = _claim(pass_obj, port, moment)
             reason = lost or reason
         event.reason = reason
         event.used_twice = reason == "already_used"
     else:
         if not reason:
-            reason = _claim(pass_obj, moment)
+            reason = _claim(pass_obj, port, moment)
         event.kind = GateEventKind.REFUSE if reason else GateEventKind.ADMIT
         event.reason = reason
     event.save(force_insert=True)
