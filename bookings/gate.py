@@ -187,7 +187,7 @@ def _find_pass(text: str, port: Port) -> tuple[Pass | None, str]:
     if found is None:
         return None, "unknown_code"
     if (
-        claims.port_code != found.booking.port.code
+        found.booking.port_id != port.pk  # the claims named this port, checked above
         or claims.valid_from != found.valid_from.replace(second=0, microsecond=0)
         or claims.valid_until != found.valid_until.replace(second=0, microsecond=0)
     ):
