@@ -1,10 +1,13 @@
 """Notifications: write the rows in the caller's transaction, send after commit.
 
-``notify`` is the one entry point for every other app. It works out the channels from
+``notify`` is the entry point for every other app. It works out the channels from
 preferences, renders the text once per language (not per recipient), applies the SMS
 limits, writes all rows with one insert, and queues their sending after commit. A row's
 idempotency key makes writing the same message twice a no-op; the send is claimed by a
 conditional update, so a task run twice sends once.
+
+``notify_later`` is the same call for a request that must stay short: one row now, the rest
+by a worker after commit.
 """
 
 import hashlib
