@@ -335,9 +335,16 @@ async def _measure(base, data):
         with CaptureQueriesContext(connection) as in_request:
             answer = client.post("/api/v1/gate/scan/", body, content_type="application/json")
         assert answer.json()["result"] == "admit", answer.content
-        return len(statements(in_service)), len(statements(in_request))
+        return statements(in_service), statements(in_request)
 
-    per_scan = await asyncio.to_thread(queries_per_scan)
+    in_service, in_request = await asyncio.to_thread(queries_per_scan)
+
+    def shape(sql):  # "UPDATE bookings_booking"
+        words = sql.replace('"', "").split()
+        table = next((w for w, before in zip(words[1:], words) if before in ("FROM", "INTO", "UPDATE")), "?")
+        return f"{words[0]} {table}"
+
+    per_scan = (len(in_service), len(in_request)) if in_service is not None else (None, None)
 
     print(
         f"\nBenchmark: gunicorn ({GUNICORN_WORKERS} workers × 4 threads) on PostgreSQL, {os.cpu_count()} CPUs"
@@ -354,6 +361,9 @@ async def _measure(base, data):
         f"scans: outcomes {dict(sorted(scans.outcomes.items()))}; statements per admitting scan "
         f"(besides BEGIN and COMMIT): {per_scan[0]} in the service, {per_scan[1]} in a whole API request"
     )
+    if in_service is not None:
+        print(f"  in the service: {', '.join(shape(q) for q in in_service)}")
+        print(f"  in the request: {', '.join(shape(q) for q in in_request)}")
     unexpected = {k: v for k, v in rush.outcomes.items() if k not in {"booked", "slot_full"}}
     checks = [
         ("rush under 20 s", rush.wall < 20),
