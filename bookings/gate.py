@@ -162,7 +162,8 @@ def reason_message(reason: str, booking: Booking | None = None) -> str:
     return str(REASONS.get(reason, reason))
 
 
-# Everything a scan checks and shows, in the one query that finds the pass.
+# Everything an admitting scan checks and shows, in the one query that finds the pass (the
+# port is the scanning one; a refusal for another port reads that port's name).
 _BOOKING_RELATED = ["slot__lane", "declaration", "vehicle", "driver__user"]
 _PASS_QUERY = Pass.objects.select_related(*(f"booking__{r}" for r in _BOOKING_RELATED))
 

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from bookings import passes
 from bookings.models import (
+    HOLDING,
     Booking,
     BookingPolicy,
     BookingStatus,
@@ -429,6 +430,12 @@ def _reminded_by_confirmation(slot: Slot, policy: BookingPolicy, now: datetime) 
     return now if slot.starts_at - timedelta(minutes=policy.reminder_minutes) <= now else None
 
 
+def _vehicle_booked(declaration: Declaration) -> bool:
+    return Booking.objects.filter(
+        vehicle_id=declaration.vehicle_id, port_id=declaration.port_id, status__in=HOLDING
+    ).exists()
+
+
 def _declaration_to_book(actor, declaration: Declaration) -> Declaration:
     """The declaration as the selector read it for this actor in this request (with the
     actor's role), else read again with it."""
@@ -467,6 +474,8 @@ def booking_create(*, actor, declaration: Declaration, slot: Slot | int) -> Book
     _check_declaration(declaration, slot)
     _check_window(slot, policy, now)
     if slot.booked >= slot.capacity:
+        if _vehicle_booked(declaration):  # the truck's own reason first: offers would not help it
+            raise _refuse(_("This vehicle already has a booking at this port."), "vehicle_booked")
         raise _full(slot)
     _check_firm_standing(declaration, slot, policy, now)
     if policy.firm_daily_quota is not None:

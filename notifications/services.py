@@ -494,9 +494,9 @@ def notifications_sweep() -> int:
     )
 
     requests = list(
-        NotificationRequest.objects.filter(expanded_at__isnull=True, created_at__lt=overdue).values_list(
-            "id", flat=True
-        )[:5000]
+        NotificationRequest.objects.filter(expanded_at__isnull=True, created_at__lt=overdue)
+        .order_by("created_at")
+        .values_list("id", flat=True)[:5000]
     )
     if requests:
         notification_requests_queue(requests)

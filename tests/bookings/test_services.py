@@ -114,6 +114,9 @@ def test_one_active_booking_per_vehicle_per_port(firm_a, submitted, energy_slot,
     declaration_services.declaration_submit(actor=firm_a.declarant, declaration=copy, sample_draw=99.9)
     other = slot_at(khorgos, "energy", port_day(khorgos), 12)
     _refused("vehicle_booked", actor=firm_a.dispatcher, declaration=copy, slot=other)
+    # A full slot does not hide the truck's own reason behind offers it could not take.
+    Slot.objects.filter(pk=other.pk).update(booked=other.capacity)
+    _refused("vehicle_booked", actor=firm_a.dispatcher, declaration=copy, slot=other)
 
 
 def test_a_full_slot_offers_the_next_free_ones(firm_a, submitted, energy_slot):

@@ -40,7 +40,7 @@ def test_the_request_costs_one_insert_and_writes_no_notification(firm_a, django_
 def test_after_commit_a_worker_writes_the_notifications_once(firm_a, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         request = later(firm_a.driver)
-    assert len(callbacks) >= 1
+    assert len(callbacks) == 2  # queue the request; then, in the worker's commit, queue its SMS
     request.refresh_from_db()
     assert request.expanded_at is not None
     written = sorted(Notification.objects.values_list("recipient_id", "channel", "event"))

@@ -66,3 +66,22 @@ def test_an_unknown_token_is_refused():
     client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
     answer = client.get(reverse("api:me"))
     assert answer.status_code == 401
+
+
+def test_the_cache_holds_neither_the_token_nor_the_password_hash(firm_a):
+    import pickle
+
+    from django.core.cache import cache
+
+    from portal.authentication import _cache_key
+
+    firm_a.dispatcher.set_password("correct horse battery staple")
+    firm_a.dispatcher.save()
+    token = Token.objects.create(user=firm_a.dispatcher)
+    assert client_with(token).get(reverse("api:me")).status_code == 200
+    cached = cache.get(_cache_key(token.key))
+    assert cached["id"] == firm_a.dispatcher.pk
+    stored = pickle.dumps(cached)
+    assert token.key.encode() not in stored
+    assert firm_a.dispatcher.password.encode() not in stored
+    assert "password" not in cached
