@@ -20,6 +20,7 @@ import asyncio
 import base64
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -339,7 +340,9 @@ async def _measure(base, data):
 
     in_service, in_request = await asyncio.to_thread(queries_per_scan)
 
-    def shape(sql):  # "UPDATE bookings_booking"
+    def shape(sql):  # "UPDATE bookings_booking"; a SELECT's own table, not a subquery's
+        while re.search(r"\([^()]*\)", sql):
+            sql = re.sub(r"\([^()]*\)", "", sql)
         words = sql.replace('"', "").split()
         table = next((w for w, before in zip(words[1:], words) if before in ("FROM", "INTO", "UPDATE")), "?")
         return f"{words[0]} {table}"
