@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,6 +28,7 @@ from bookings.models import (
     Pass,
     Slot,
 )
+from declarations import selectors as declaration_selectors
 from declarations.models import CargoCategory, Declaration, Direction, RiskChannel, Status
 from notifications.services import notify, notify_later
 from portal.errors import ApplicationError
@@ -205,10 +206,8 @@ def may_book(actor, declaration: Declaration) -> bool:
     """The firm's admins and dispatchers, or the driver named on the declaration."""
     if not actor.is_authenticated:
         return False
-    known = getattr(declaration, "_role_of", None)  # (user id, role), read with the declaration
-    if known is not None and known[0] == actor.pk:
-        role = known[1]
-    else:
+    known, role = declaration_selectors.role_known(declaration, actor)
+    if not known:
         role = (
             Membership.objects.filter(user=actor, organisation_id=declaration.organisation_id)
             .values_list("role", flat=True)
@@ -430,31 +429,18 @@ def _reminded_by_confirmation(slot: Slot, policy: BookingPolicy, now: datetime) 
     return now if slot.starts_at - timedelta(minutes=policy.reminder_minutes) <= now else None
 
 
-def _vehicle_booked(declaration: Declaration) -> bool:
-    return Booking.objects.filter(
-        vehicle_id=declaration.vehicle_id, port_id=declaration.port_id, status__in=HOLDING
-    ).exists()
-
-
 def _declaration_to_book(actor, declaration: Declaration) -> Declaration:
     """The declaration as the selector read it for this actor in this request (with the
     actor's role), else read again with it."""
-    known = getattr(declaration, "_role_of", None)
-    if known is not None and known[0] == actor.pk:
+    if declaration_selectors.role_known(declaration, actor)[0]:
         return declaration
-    declaration = (
-        Declaration.objects.select_related("driver", "vehicle", "port")
-        .annotate(
-            actor_role=Subquery(
-                Membership.objects.filter(
-                    user_id=actor.pk, organisation_id=OuterRef("organisation_id")
-                ).values("role")[:1]
-            )
-        )
-        .get(pk=declaration.pk)
+    return declaration_selectors.with_role_of(
+        actor, Declaration.objects.select_related("driver", "vehicle", "port"), declaration.pk
     )
-    declaration._role_of = (actor.pk, declaration.actor_role)
-    return declaration
+
+
+def _vehicle_booked() -> ApplicationError:
+    return _refuse(_("This vehicle already has a booking at this port."), "vehicle_booked")
 
 
 @transaction.atomic
@@ -474,8 +460,11 @@ def booking_create(*, actor, declaration: Declaration, slot: Slot | int) -> Book
     _check_declaration(declaration, slot)
     _check_window(slot, policy, now)
     if slot.booked >= slot.capacity:
-        if _vehicle_booked(declaration):  # the truck's own reason first: offers would not help it
-            raise _refuse(_("This vehicle already has a booking at this port."), "vehicle_booked")
+        # The truck's own reason first: offers of other slots would not help it.
+        if Booking.objects.filter(
+            vehicle_id=declaration.vehicle_id, port_id=declaration.port_id, status__in=HOLDING
+        ).exists():
+            raise _vehicle_booked()
         raise _full(slot)
     _check_firm_standing(declaration, slot, policy, now)
     if policy.firm_daily_quota is not None:
@@ -502,7 +491,7 @@ def booking_create(*, actor, declaration: Declaration, slot: Slot | int) -> Book
         # One active booking per vehicle and port (the booking's only unique constraint;
         # its foreign keys are checked at commit): the constraint rather than a read before,
         # so two bookings of one truck at the same moment cannot both pass.
-        raise _refuse(_("This vehicle already has a booking at this port."), "vehicle_booked") from None
+        raise _vehicle_booked() from None
     issued = pass_issue(booking)
     booking.live_pass = issued
     _tell("booking.confirmed", booking, later=True, live=issued)

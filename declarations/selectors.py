@@ -29,22 +29,10 @@ def declaration_for(user, pk, *, write: bool = False, related=DECLARATION_RELATE
     if not user.is_authenticated:
         raise Http404
     try:
-        declaration = (
-            Declaration.objects.select_related(*related)
-            .annotate(
-                viewer_role=Subquery(
-                    Membership.objects.filter(user=user, organisation_id=OuterRef("organisation_id")).values(
-                        "role"
-                    )[:1]
-                )
-            )
-            .get(pk=pk)
-        )
+        declaration = with_role_of(user, Declaration.objects.select_related(*related), pk)
     except (Declaration.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
-    role = declaration.viewer_role
-    # The services' permission checks (may_book) use it rather than asking again.
-    declaration._role_of = (user.pk, role)
+    role = declaration._role_of[1]
     if role is not None:
         if write and role not in DECLARING_ROLES:
             raise PermissionDenied(_("Only the firm's declarants and admins can change declarations."))
@@ -57,6 +45,27 @@ def declaration_for(user, pk, *, write: bool = False, related=DECLARATION_RELATE
     if write:
         raise PermissionDenied(_("Only the firm's declarants and admins can change declarations."))
     return declaration
+
+
+def with_role_of(user, declarations: QuerySet[Declaration], pk) -> Declaration:
+    """One declaration with the user's role in its firm (None for a non-member), read in the
+    same query and kept as ``_role_of = (user id, role)``, so that permission checks later in
+    the request (``bookings.services.may_book``) need not ask again."""
+    declaration = declarations.annotate(
+        viewer_role=Subquery(
+            Membership.objects.filter(user_id=user.pk, organisation_id=OuterRef("organisation_id")).values(
+                "role"
+            )[:1]
+        )
+    ).get(pk=pk)
+    declaration._role_of = (user.pk, declaration.viewer_role)
+    return declaration
+
+
+def role_known(declaration: Declaration, user) -> tuple[bool, str | None]:
+    """(True, role) if the declaration was read with ``with_role_of`` for this user."""
+    known = getattr(declaration, "_role_of", None)
+    return (True, known[1]) if known is not None and known[0] == user.pk else (False, None)
 
 
 def declaration_detail(pk) -> Declaration:

@@ -326,20 +326,9 @@ def notification_requests_queue(ids) -> int:
     """Hand recorded requests to the workers; if the broker is down, the sweeper will."""
     from notifications.tasks import notification_request_expand
 
-    queued = 0
-    policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
-    try:
-        with notification_request_expand.app.producer_or_acquire() as producer:
-            for request_id in ids:
-                notification_request_expand.apply_async(
-                    (request_id,), producer=producer, retry=True, retry_policy=policy
-                )
-                queued += 1
-    except Exception as exc:  # the broker's errors vary with the transport
-        log.warning(
-            "Broker unreachable, %d notification requests left for the sweeper: %s", len(ids) - queued, exc
-        )
-    return queued
+    return _publish(
+        [(notification_request_expand, request_id, 1) for request_id in ids], "notification requests"
+    )
 
 
 def notification_request_expand(*, request_id: int) -> list[int]:
@@ -383,23 +372,27 @@ def notifications_queue(ids) -> int:
         if len(ids) > FAN_OUT_CHUNK
         else []
     )
-    queued = 0
+    if chunks:
+        return _publish([(notifications_fan_out, chunk, len(chunk)) for chunk in chunks], "notifications")
+    return _publish([(notification_send, notification_id, 1) for notification_id in ids], "notifications")
+
+
+def _publish(jobs, what: str) -> int:
+    """Send (task, argument, how many it stands for) to the broker over one connection, and
+    count what went; the rest stays for the sweeper, and the caller's request does not fail."""
+    if not jobs:
+        return 0
+    queued = sum(weight for _task, _argument, weight in jobs)
+    sent = 0
     policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
     try:
-        with notification_send.app.producer_or_acquire() as producer:  # one connection for all
-            for chunk in chunks:
-                notifications_fan_out.apply_async(
-                    (chunk,), producer=producer, retry=True, retry_policy=policy
-                )
-                queued += len(chunk)
-            for notification_id in [] if chunks else ids:
-                notification_send.apply_async(
-                    (notification_id,), producer=producer, retry=True, retry_policy=policy
-                )
-                queued += 1
+        with jobs[0][0].app.producer_or_acquire() as producer:
+            for task, argument, weight in jobs:
+                task.apply_async((argument,), producer=producer, retry=True, retry_policy=policy)
+                sent += weight
     except Exception as exc:  # the broker's errors vary with the transport
-        log.warning("Broker unreachable, %d notifications left for the sweeper: %s", len(ids) - queued, exc)
-    return queued
+        log.warning("Broker unreachable, %d %s left for the sweeper: %s", queued - sent, what, exc)
+    return sent
 
 
 def _backoff(attempts: int, retry_after: float | None) -> float:
