@@ -1,0 +1,41 @@
+"""The Redis cache, with one client per connection pool and an atomic counter.
+
+Django's Redis backend builds a new ``redis.Redis`` client around its connection pool for
+every call; a client is safe to share between threads (each command borrows a connection
+from the pool), so one is kept per pool. ``count`` is what API throttling needs: one
+round trip that increments a key and starts its expiry on first use.
+"""
+
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
+
+
+class _Client(RedisCacheClient):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
+        if client is None:
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+        return client
+
+    def count(self, key, timeout):
+        with self.get_client(key, write=True).pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, timeout, nx=True)
+            value, _expiry = pipe.execute()
+        return value
+
+
+class RedisCache(DjangoRedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = _Client
+
+    def count(self, key, timeout: int, version=None) -> int:
+        """Add one to ``key`` (0 if missing) and return the new value; the key expires
+        ``timeout`` seconds after it was first counted."""
+        return self._cache.count(self.make_and_validate_key(key, version=version), timeout)
