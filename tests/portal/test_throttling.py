@@ -2,7 +2,6 @@
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -53,4 +52,3 @@ def test_the_redis_counter_is_atomic_and_expires_with_its_window():
     assert 0 < client.ttl(redis_cache.make_key(key)) <= 60
     assert redis_cache._cache.get_client() is client  # one client per pool, not one per call
     redis_cache.delete(key)
-
