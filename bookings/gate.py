@@ -12,14 +12,19 @@ offline is recorded as admitted, and if its pass had been used meanwhile the eve
 ``used_twice`` instead of being dropped.
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from allauth.mfa.models import Authenticator
-from django.contrib.auth.models import Permission
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, Q
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -79,28 +84,99 @@ _ALREADY_THROUGH = {
 
 
 def _scanner_rights(user) -> tuple[list[Port], bool]:
-    """The ports where ``user`` may scan and whether they have two-factor authentication,
-    in one query, kept on the user object for the request: staff with the scan permission
-    (their own or a group's), at their own ports; superusers at all."""
+    """The ports where ``user`` may scan and whether they have two-factor authentication:
+    kept on the user object for the request, and in the cache between requests."""
     cached = getattr(user, "_gate_rights", None)
     if cached is not None:
         return cached
     if not (user.is_authenticated and user.is_active and user.is_staff):
         rights = [], False
+    elif not settings.GATE_RIGHTS_CACHE_SECONDS:
+        rights = _scanner_rights_read(user)
     else:
-        ports = (Port.objects.all() if user.is_superuser else user.ports.all()).select_related(
-            "booking_policy"
-        )
-        if not user.is_superuser:
-            app_label, codename = SCAN_PERMISSION.split(".")
-            granted = Permission.objects.filter(content_type__app_label=app_label, codename=codename).filter(
-                Q(user=user) | Q(group__user=user)
-            )
-            ports = ports.filter(Exists(granted))
-        ports = list(ports.annotate(officer_mfa=Exists(Authenticator.objects.filter(user_id=user.pk))))
-        rights = ports, bool(ports) and ports[0].officer_mfa
+        key = _RIGHTS_KEY % user.pk
+        found = cache.get_many([_RIGHTS_GENERATION, key])
+        generation = found.get(_RIGHTS_GENERATION)
+        if generation is None:
+            cache.add(_RIGHTS_GENERATION, uuid.uuid4().hex, None)
+            generation = cache.get(_RIGHTS_GENERATION)
+        entry = found.get(key)
+        if entry is not None and entry[0] == generation:
+            rights = entry[1]
+        else:
+            rights = _scanner_rights_read(user)
+            # Stored with the generation read before the rights: a change made meanwhile
+            # has moved the generation on, and this entry is never used.
+            cache.set(key, (generation, rights), settings.GATE_RIGHTS_CACHE_SECONDS)
     user._gate_rights = rights
     return rights
+
+
+def _scanner_rights_read(user) -> tuple[list[Port], bool]:
+    """In one query: staff with the scan permission (their own or a group's), at their own
+    ports; superusers at all."""
+    ports = (Port.objects.all() if user.is_superuser else user.ports.all()).select_related("booking_policy")
+    if not user.is_superuser:
+        app_label, codename = SCAN_PERMISSION.split(".")
+        granted = Permission.objects.filter(content_type__app_label=app_label, codename=codename).filter(
+            Q(user=user) | Q(group__user=user)
+        )
+        ports = ports.filter(Exists(granted))
+    ports = list(ports.annotate(officer_mfa=Exists(Authenticator.objects.filter(user_id=user.pk))))
+    return ports, bool(ports) and ports[0].officer_mfa
+
+
+# An officer's rights are read on every scan and change seldom. The entry of one officer is
+# dropped when they, their ports, groups, permissions or authenticators change; a change
+# that concerns many (a group's permissions, a port, a port's policy) moves the generation
+# on, which every entry carries. Now and again after commit, as for API tokens.
+_RIGHTS_KEY = "gate-rights:%s"
+_RIGHTS_GENERATION = "gate-rights-generation"
+
+
+def _after_commit_too(forget) -> None:
+    if not settings.GATE_RIGHTS_CACHE_SECONDS:
+        return
+    forget()
+    transaction.on_commit(forget)
+
+
+def rights_forget_user(sender, instance=None, user=None, **kwargs):
+    pk = user if user is not None else instance.pk
+    _after_commit_too(lambda: cache.delete(_RIGHTS_KEY % pk))
+
+
+def rights_forget_all(sender, **kwargs):
+    _after_commit_too(lambda: cache.set(_RIGHTS_GENERATION, uuid.uuid4().hex, None))
+
+
+def _m2m_changed(sender, instance, action, reverse, pk_set, **kwargs):
+    if not action.startswith("post_"):
+        return
+    if isinstance(instance, get_user_model()):
+        rights_forget_user(sender, instance=instance)
+    else:  # from the other side (a port's officers, a group's members), or a group's permissions
+        rights_forget_all(sender)
+
+
+def _authenticator_changed(sender, instance, **kwargs):
+    rights_forget_user(sender, user=instance.user_id)
+
+
+def connect() -> None:
+    user_model = get_user_model()
+    for name, signal in (("saved", post_save), ("deleted", post_delete)):
+        signal.connect(rights_forget_user, sender=user_model, dispatch_uid=f"gate.rights.user_{name}")
+        signal.connect(_authenticator_changed, sender=Authenticator, dispatch_uid=f"gate.rights.mfa_{name}")
+        for model in (Port, BookingPolicy, Group, Permission):
+            signal.connect(
+                rights_forget_all, sender=model, dispatch_uid=f"gate.rights.{model.__name__}_{name}"
+            )
+    m2m = (user_model.ports, user_model.groups, user_model.user_permissions, Group.permissions)
+    for field in m2m:
+        m2m_changed.connect(
+            _m2m_changed, sender=field.through, dispatch_uid=f"gate.rights.{field.through.__name__}"
+        )
 
 
 def scanner_ports(user) -> list[Port]:

@@ -320,6 +320,8 @@ REST_FRAMEWORK = {
 }
 # How long an API token's user is kept in the cache (portal.authentication).
 API_TOKEN_CACHE_SECONDS = env_int("API_TOKEN_CACHE_SECONDS", 60)
+# How long an officer's gate rights are kept in the cache (bookings.gate); 0: not at all.
+GATE_RIGHTS_CACHE_SECONDS = env_int("GATE_RIGHTS_CACHE_SECONDS", 300 if CACHE_URL else 0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Landport API",
     "DESCRIPTION": "Declarations, firms, drivers and vehicles of a land-border port.",

@@ -26,8 +26,8 @@ class UserRateThrottle(throttling.UserRateThrottle):
         if hasattr(self.cache, "count"):
             used = self.cache.count(key, self.duration)
         else:  # the database cache of a server-less development setup: not atomic
-            self.cache.add(key, 0, self.duration)
-            used = self.cache.incr(key)
+            used = self.cache.get(key, 0) + 1
+            self.cache.set(key, used, self.duration)
         return used <= self.num_requests
 
     def wait(self):
