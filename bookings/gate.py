@@ -35,6 +35,7 @@ from bookings.services import _tell, policy_of
 from declarations.models import Status as DeclarationStatus
 from declarations.services import declaration_release
 from portal.errors import ApplicationError
+from portal.joined import JoinedRead
 from portal.models import Port
 from portal.plates import plate_normalise
 
@@ -241,7 +242,7 @@ def reason_message(reason: str, booking: Booking | None = None) -> str:
 # Everything an admitting scan checks and shows, in the one query that finds the pass (the
 # port is the scanning one; a refusal for another port reads that port's name).
 _BOOKING_RELATED = ["slot__lane", "declaration", "vehicle", "driver__user"]
-_PASS_QUERY = Pass.objects.select_related(*(f"booking__{r}" for r in _BOOKING_RELATED))
+_PASS_READ = JoinedRead(Pass, [f"booking__{r}" for r in _BOOKING_RELATED])
 
 
 def _find_pass(text: str, port: Port) -> tuple[Pass | None, str]:
@@ -252,13 +253,13 @@ def _find_pass(text: str, port: Port) -> tuple[Pass | None, str]:
         code = passes.normalise_short_code(text)
         if len(code) != passes.SHORT_CODE_LENGTH:
             return None, "not_a_pass"
-        found = _PASS_QUERY.filter(short_code=code).first()
+        found = _PASS_READ.first(short_code=code)
         return found, "" if found else "unknown_code"
     try:
         claims = passes.verify(text)
     except passes.PassError as error:
         return None, error.reason
-    found = _PASS_QUERY.filter(nonce=claims.nonce, booking_id=claims.booking_id).first()
+    found = _PASS_READ.first(nonce=claims.nonce, booking_id=claims.booking_id)
     if claims.port_code != port.code:
         return found, "other_port"
     if found is None:
