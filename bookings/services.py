@@ -434,9 +434,7 @@ def _declaration_to_book(actor, declaration: Declaration) -> Declaration:
     actor's role), else read again with it."""
     if declaration_selectors.role_known(declaration, actor)[0]:
         return declaration
-    return declaration_selectors.with_role_of(
-        actor, Declaration.objects.select_related("driver", "vehicle", "port"), declaration.pk
-    )
+    return declaration_selectors.with_role_of(actor, declaration.pk, ("driver", "vehicle", "port"))
 
 
 def _vehicle_booked() -> ApplicationError:

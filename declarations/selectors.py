@@ -2,14 +2,15 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from declarations import convoy
 from declarations.models import CargoCategory, Declaration
-from portal.models import Driver, Membership, Role, Vehicle
+from portal.joined import JoinedRead
+from portal.models import Driver, Role, Vehicle
 
 DECLARING_ROLES = {Role.ADMIN, Role.DECLARANT}
 
@@ -29,7 +30,7 @@ def declaration_for(user, pk, *, write: bool = False, related=DECLARATION_RELATE
     if not user.is_authenticated:
         raise Http404
     try:
-        declaration = with_role_of(user, Declaration.objects.select_related(*related), pk)
+        declaration = with_role_of(user, pk, related)
     except (Declaration.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
     role = declaration._role_of[1]
@@ -47,19 +48,31 @@ def declaration_for(user, pk, *, write: bool = False, related=DECLARATION_RELATE
     return declaration
 
 
-def with_role_of(user, declarations: QuerySet[Declaration], pk) -> Declaration:
-    """One declaration with the user's role in its firm (None for a non-member), read in the
-    same query and kept as ``_role_of = (user id, role)``, so that permission checks later in
-    the request (``bookings.services.may_book``) need not ask again."""
-    declaration = declarations.annotate(
-        viewer_role=Subquery(
-            Membership.objects.filter(user_id=user.pk, organisation_id=OuterRef("organisation_id")).values(
-                "role"
-            )[:1]
-        )
-    ).get(pk=pk)
+def with_role_of(user, pk, related=DECLARATION_RELATED) -> Declaration:
+    """One declaration and its ``related`` rows, with the user's role in its firm (None for
+    a non-member), in one query, kept as ``_role_of = (user id, role)`` so that permission
+    checks later in the request (``bookings.services.may_book``) need not ask again. Raises
+    ``Declaration.DoesNotExist``, or ValueError for a ``pk`` that cannot be one."""
+    pk = int(pk)
+    if not _ID_RANGE[0] <= pk <= _ID_RANGE[1]:
+        raise Declaration.DoesNotExist
+    read = _READS.get(related)
+    if read is None:
+        read = _READS[related] = JoinedRead(Declaration, list(related), extra={"viewer_role": _ROLE_SQL})
+    declaration = read.first(pk=pk, extra_params=[user.pk])
+    if declaration is None:
+        raise Declaration.DoesNotExist
     declaration._role_of = (user.pk, declaration.viewer_role)
     return declaration
+
+
+# The reader's role in the declaration's firm, beside the declaration (``t0``).
+_ROLE_SQL = (
+    '(SELECT m."role" FROM "portal_membership" m'
+    ' WHERE m."user_id" = %s AND m."organisation_id" = t0."organisation_id" LIMIT 1)'
+)
+_READS: dict[tuple, JoinedRead] = {}
+_ID_RANGE = (-(2**63), 2**63 - 1)
 
 
 def role_known(declaration: Declaration, user) -> tuple[bool, str | None]:

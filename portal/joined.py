@@ -24,9 +24,15 @@ class _Node:
 
 
 class JoinedRead:
-    def __init__(self, model: type[Model], related: list[str], *, using: str = "default"):
+    def __init__(
+        self, model: type[Model], related: list[str], *, extra: dict[str, str] | None = None, using="default"
+    ):
+        """``related``: paths as for ``select_related``; ``extra``: more columns, by the name
+        they take on the root instance, as SQL that may name the root table as ``t0`` and
+        take parameters (given to ``first``)."""
         self.model, self.using = model, using
         self._related = related
+        self._extra = extra or {}
         self._nodes: list[_Node] | None = None
         self._statements: dict[tuple, str] = {}
         self._converters: dict[str, list] = {}
@@ -61,7 +67,9 @@ class JoinedRead:
                     )
                     nodes.append(node)
                     by_path[names[:depth]] = node
-            columns = ", ".join(f'{n.alias}."{f.column}"' for n in nodes for f in n.fields)
+            columns = ", ".join(
+                [f'{n.alias}."{f.column}"' for n in nodes for f in n.fields] + list(self._extra.values())
+            )
             table = self.model._meta.db_table
             # Names from the models' metadata; values only ever as parameters.
             self._select = f'SELECT {columns} FROM "{table}" t0 ' + " ".join(joins)  # noqa: S608
@@ -74,22 +82,30 @@ class JoinedRead:
             yield node
             node = node.parent
 
-    def first(self, **equal) -> Model | None:
-        """The first root row whose fields equal the given values (by primary key order is
-        not asked for: the callers look rows up by unique values)."""
+    def _field(self, name):
+        return self.model._meta.pk if name == "pk" else self.model._meta.get_field(name)
+
+    def first(self, *, extra_params=(), **equal) -> Model | None:
+        """The root row whose fields equal the given values, or None: for lookups by unique
+        values, so no order is asked for."""
         nodes, select = self._plan()
         names = tuple(sorted(equal))
         sql = self._statements.get(names)
         if sql is None:
-            where = " AND ".join(f't0."{self.model._meta.get_field(n).column}" = %s' for n in names)
+            where = " AND ".join(f't0."{self._field(n).column}" = %s' for n in names)
             sql = self._statements[names] = f"{select} WHERE {where} LIMIT 1"
         connection = connections[self.using]
         with connection.cursor() as cursor:
-            cursor.execute(sql, [equal[n] for n in names])
+            cursor.execute(
+                sql, [*extra_params, *(self._field(n).get_db_prep_value(equal[n], connection) for n in names)]
+            )
             row = cursor.fetchone()
         if row is None:
             return None
-        return self._build(nodes, row, connection)
+        found = self._build(nodes, row, connection)
+        for name, value in zip(self._extra, row[len(row) - len(self._extra) :], strict=True):
+            setattr(found, name, value)
+        return found
 
     def _converters_for(self, nodes, connection) -> list:
         """Per node, the (index, column, converters) of the fields the backend or the field

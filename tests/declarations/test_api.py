@@ -314,3 +314,11 @@ def test_the_list_filters_by_status(api_as, firm_a, draft):
     url = reverse("api:declarations", args=[firm_a.organisation.pk])
     assert [d["status"] for d in api.get(url, {"status": "draft"}).data] == ["draft"]
     assert len(api.get(url, {"status": "nonsense"}).data) == 2
+
+
+@pytest.mark.parametrize("pk", [0, 2**63 - 1, 2**63, 10**30])
+def test_an_id_that_names_no_declaration_is_404_even_beyond_the_database_range(api_as, firm_a, pk):
+    api = api_as(firm_a.declarant)
+    assert api.get(reverse("api:declaration", args=[pk])).status_code == 404
+    booking = api.post(reverse("api:bookings"), {"declaration": pk, "slot": 1}, format="json")
+    assert booking.status_code == 404
