@@ -286,6 +286,8 @@ def _check(pass_obj: Pass, port: Port, moment: datetime, plate_seen: str) -> str
     booking = pass_obj.booking
     if booking.port_id != port.pk:
         return "other_port"
+    if booking.status == BookingStatus.NO_SHOW:  # its pass was revoked when its slot ended
+        return "too_late"
     if pass_obj.revoked_at is not None or booking.status == BookingStatus.CANCELLED:
         return "cancelled"
     if pass_obj.used_at is not None or booking.status in _ALREADY_THROUGH:
@@ -295,7 +297,7 @@ def _check(pass_obj: Pass, port: Port, moment: datetime, plate_seen: str) -> str
         return "too_early"
     if moment > pass_obj.valid_until + timedelta(minutes=policy.late_minutes):
         return "too_late"
-    if booking.status != BookingStatus.ACTIVE:  # a no-show: its slot is over
+    if booking.status != BookingStatus.ACTIVE:
         return "too_late"
     if booking.declaration.status != DeclarationStatus.ACCEPTED:
         return "declaration_not_accepted"

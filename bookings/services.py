@@ -1,8 +1,10 @@
 """Every write of bookings: slots from the plan, book, move, cancel, passes.
 
-Capacity is taken with the slot row locked (``select_for_update``) and re-checked under the
-lock; giving a place back is a conditional decrement with no lock, since it can only make
-room. One active booking per vehicle and port is also a database constraint.
+A place is taken by one conditional ``UPDATE … SET booked = booked + 1 WHERE booked <
+capacity``, last in the transaction so that the slot's row stays locked only until the
+commit; a racer blocked on the row re-checks the condition against the committed row.
+Giving a place back is a conditional decrement, since it can only make room. One active
+booking per vehicle and port is a database constraint.
 """
 
 from datetime import date, datetime, time, timedelta

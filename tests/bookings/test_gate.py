@@ -281,6 +281,23 @@ def test_refused_too_early_and_too_late_outside_the_tolerance(firm_a, border, kh
     _refused(border, khorgos, services.live_pass(tomorrow).token, "too_early", tomorrow)
 
 
+def test_a_no_show_is_refused_as_too_late_not_as_cancelled(border, booking, live, khorgos):
+    """The no-show task revokes the pass when the slot and its grace period are over: the
+    driver who turns up after that is too late, whatever the tolerance says."""
+    from bookings import operations
+
+    shift_start = timezone.now() - timedelta(hours=3)
+    ended = shift(booking, shift_start)
+    assert operations.booking_no_show(
+        booking_id=booking.pk, slot_id=Booking.objects.get(pk=booking.pk).slot_id
+    )
+    ended.refresh_from_db()
+    assert ended.revoked_at is not None
+    result = scan(border, khorgos, ended.token)
+    assert (result.admitted, result.reason) == (False, "too_late")
+    assert result.message == "Too late for this slot."
+
+
 def test_refused_declaration_not_accepted(firm_a, border, khorgos, submitted, energy_slot):
     made = services.booking_create(actor=firm_a.dispatcher, declaration=submitted, slot=energy_slot)
     token = shift(made, timezone.now()).token
@@ -668,6 +685,13 @@ def test_who_may_use_the_gate(personas, client_as, api_as, booking, live, who, p
     assert admitted == (1 if who == "border" else 0) + (1 if who == "superuser" else 0)
     if who not in ("border", "superuser", "border_of_tks"):
         assert unchanged(booking)
+
+
+def test_the_top_navigation_leads_officers_who_scan_to_the_gate(client_as, border, officer_x, firm_a):
+    gate_link = f'href="{reverse("gate:scanner")}"'
+    assert gate_link in client_as(border).get(reverse("profile")).content.decode()
+    for other in (officer_x, firm_a.dispatcher):  # staff without the scan permission; a firm's user
+        assert gate_link not in client_as(other).get(reverse("profile")).content.decode()
 
 
 def test_the_page_admits_without_javascript(client_as, border, booking, live):
