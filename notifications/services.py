@@ -463,9 +463,13 @@ def notification_deliver(*, notification_id: int) -> tuple[str, float | None]:
     return "sent", None
 
 
+EXPANDED_REQUESTS_KEPT = timedelta(days=7)
+
+
 def notifications_sweep() -> int:
     """Re-queue what was left behind: rows stuck in sending (a worker died mid-send) and
-    pending rows long past due (the broker was down at commit, or a message was lost)."""
+    pending rows long past due (the broker was down at commit, or a message was lost); drop
+    requests expanded more than a week ago."""
     now = timezone.now()
     stuck_before = now - timedelta(seconds=settings.NOTIFICATION_STUCK_SECONDS)
     stuck = list(
@@ -493,6 +497,10 @@ def notifications_sweep() -> int:
     )
     if requests:
         notification_requests_queue(requests)
+    # Expanded requests have done their work (the notifications are the record): a week
+    # is kept for looking into a complaint, in batches so that a sweep stays short.
+    done = NotificationRequest.objects.filter(expanded_at__lt=now - EXPANDED_REQUESTS_KEPT)
+    NotificationRequest.objects.filter(pk__in=list(done.values_list("pk", flat=True)[:5000])).delete()
     return notifications_queue(sorted(set(stuck) | set(due)))
 
 

@@ -136,3 +136,16 @@ def test_broker_down_at_commit_then_the_sweeper_has_it_written_and_sent(gateway,
     assert Notification.objects.get(channel="sms").status == Notification.Status.SENT
     request.refresh_from_db()
     assert request.expanded_at is not None
+
+
+@pytest.mark.django_db
+def test_the_sweeper_drops_requests_expanded_more_than_a_week_ago(firm_a):
+    now = timezone.now()
+    old_done, recent_done, old_pending = (later(firm_a.driver, key=k) for k in ("a", "b", "c"))
+    NotificationRequest.objects.filter(pk=old_done.pk).update(
+        created_at=now - timedelta(days=9), expanded_at=now - timedelta(days=8)
+    )
+    NotificationRequest.objects.filter(pk=recent_done.pk).update(expanded_at=now - timedelta(days=6))
+    NotificationRequest.objects.filter(pk=old_pending.pk).update(created_at=now - timedelta(days=9))
+    services.notifications_sweep()
+    assert set(NotificationRequest.objects.values_list("pk", flat=True)) == {recent_done.pk, old_pending.pk}
