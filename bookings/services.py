@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -404,7 +405,8 @@ def _tell(
         "slot": _local(booking.slot.starts_at, booking.port),
         "lane": str(booking.slot.lane.name),
         "code": passes.format_short_code(live.short_code) if live else "",
-        "pass_path": f"/bookings/{booking.pk}/pass/",
+        "pass_path": reverse("bookings:pass", args=[booking.pk]),
+        "short_pass_path": reverse("bookings:pass_short", args=[booking.pk]),
         **context,
     }
     recipients = _audience(booking)

@@ -10,6 +10,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from bookings import operations, services, tasks
@@ -148,7 +149,7 @@ def test_the_reminder_is_sent_once_however_often_the_task_runs(
     code = services.live_pass(booking).short_code
     assert [sms.body for sms in sms_outbox] == [
         f"Landport: {firm_a.vehicle.plate} due at Khorgos, {services._local(energy_slot.starts_at, booking.port)} "
-        f"port time. Code {code[:5]}-{code[5:]}. Pass: {settings.SITE_URL}/bookings/{booking.pk}/pass/"
+        f"port time. Code {code[:5]}-{code[5:]}. Pass: {settings.SITE_URL}/p/{booking.pk}"
     ]
 
 
@@ -192,12 +193,12 @@ def test_booking_moving_and_cancelling_tell_the_booker_and_the_driver(
         (firm_a.driver.pk, "sms", "sent"),
     ]
     assert rows("booking.confirmed") == everyone
-    pass_url = f"{settings.SITE_URL}/bookings/{booking.pk}/pass/"
+    pass_url = f"{settings.SITE_URL}/bookings/{booking.pk}/pass/"  # the email's; the SMS's is short
     sms = Notification.objects.get(event="booking.confirmed", channel="sms")
     assert (sms.language, sms.address) == ("en", firm_a.driver.phone.as_e164)
     assert sms.body == (
         f"Landport: {firm_a.vehicle.plate} booked at Khorgos, {services._local(energy_slot.starts_at, khorgos)} "
-        f"port time. Code {first_code[:5]}-{first_code[5:]}. Pass: {pass_url}"
+        f"port time. Code {first_code[:5]}-{first_code[5:]}. Pass: {settings.SITE_URL}/p/{booking.pk}"
     )
     email = Notification.objects.get(event="booking.confirmed", channel="email")
     assert (
@@ -238,22 +239,54 @@ def test_a_russian_driver_is_told_in_russian_and_the_booker_in_english(
     assert (booker.language, booker.body.split(" booked at ")[0]) == ("en", firm_a.vehicle.plate)
 
 
+SMS_WITH_LINK = {"booking.confirmed", "booking.moved", "booking.reminder"}
+SMS_CONTEXT = {
+    "plate": "123 ABA 01",
+    "port": "Alashankou",
+    "slot": "12.09.2026 10:30",
+    "lane": "2",
+    "code": "ABCDE-FGHJK",
+    "pass_path": "/bookings/1234567/pass/",
+    "short_pass_path": "/p/1234567",
+    "site_url": "https://landport.example.com",
+}
+
+
 @pytest.mark.parametrize("event", BOOKING_EVENTS)
 def test_english_booking_sms_with_real_values_is_one_gsm_segment(event):
     """A long plate, port name, slot, link and code still make one GSM-7 segment in English."""
-    context = {
-        "plate": "123 ABA 01",
-        "port": "Alashankou",
-        "slot": "12.09.2026 10:30",
-        "lane": "2",
-        "code": "ABCDE-FGHJK",
-        "pass_path": "/bookings/1234567/pass/",
-        "site_url": "https://landport.example.com",
-    }
-    _used, parts = notification_services._render(event, "sms", "en", context)
+    _used, parts = notification_services._render(event, "sms", "en", SMS_CONTEXT)
     text = parts["sms.txt"]
     assert "123 ABA 01" in text
+    assert text.endswith("https://landport.example.com/p/1234567") == (event in SMS_WITH_LINK)
     assert (sms_encoding(text), sms_segments(text)) == ("GSM-7", 1), text
+
+
+@pytest.mark.parametrize("language", ["ru", "kk", "mn", "zh-hans"])
+@pytest.mark.parametrize("event", [e for e in BOOKING_EVENTS if e in SMS_WITH_LINK])
+def test_a_booking_sms_in_another_script_with_its_link_is_at_most_two_segments(event, language):
+    """UCS-2 holds 67 characters a segment: the short pass link keeps these to two."""
+    _used, parts = notification_services._render(event, "sms", language, SMS_CONTEXT)
+    text = parts["sms.txt"]
+    assert "ABCDE-FGHJK" in text and text.endswith("/p/1234567")
+    assert sms_encoding(text) == "UCS-2"
+    assert sms_segments(text) <= 2, text
+
+
+def test_the_sms_carries_the_short_link_to_the_pass(
+    firm_a, firm_b, submitted, energy_slot, client_as, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = book(firm_a, submitted, energy_slot)
+    sms = Notification.objects.get(event="booking.confirmed", channel="sms")
+    assert sms.body.endswith(f"/p/{booking.pk}")
+    short = f"/p/{booking.pk}"
+    # The link itself says nothing: the pass page decides who sees the pass.
+    assert client_as(firm_a.driver).get(short, follow=True).redirect_chain == [
+        (reverse("bookings:pass", args=[booking.pk]), 302)
+    ]
+    assert client_as(firm_a.driver).get(short, follow=True).status_code == 200
+    assert client_as(firm_b.dispatcher).get(short, follow=True).status_code == 404
 
 
 def test_every_booking_event_has_all_three_channels():
