@@ -95,20 +95,18 @@ def _scanner_rights(user) -> tuple[list[Port], bool]:
     elif not settings.GATE_RIGHTS_CACHE_SECONDS:
         rights = _scanner_rights_read(user)
     else:
-        key = _RIGHTS_KEY % user.pk
-        found = cache.get_many([_RIGHTS_GENERATION, key])
-        generation = found.get(_RIGHTS_GENERATION)
-        if generation is None:
-            cache.add(_RIGHTS_GENERATION, uuid.uuid4().hex, None)
-            generation = cache.get(_RIGHTS_GENERATION)
+        key, stamp_key = _RIGHTS_KEY % user.pk, _RIGHTS_STAMP % user.pk
+        found = cache.get_many([_RIGHTS_GENERATION, stamp_key, key])
+        generation = found.get(_RIGHTS_GENERATION) or _new_stamp(_RIGHTS_GENERATION)
+        stamp = found.get(stamp_key) or _new_stamp(stamp_key)
         entry = found.get(key)
-        if entry is not None and entry[0] == generation:
-            rights = entry[1]
+        if entry is not None and entry[:2] == (generation, stamp):
+            rights = entry[2]
         else:
             rights = _scanner_rights_read(user)
-            # Stored with the generation read before the rights: a change made meanwhile
-            # has moved the generation on, and this entry is never used.
-            cache.set(key, (generation, rights), settings.GATE_RIGHTS_CACHE_SECONDS)
+            # Stamped with what was read before the rights: a change committed meanwhile
+            # has moved the generation or the officer's stamp on, and this entry is never used.
+            cache.set(key, (generation, stamp, rights), settings.GATE_RIGHTS_CACHE_SECONDS)
     user._gate_rights = rights
     return rights
 
@@ -127,12 +125,20 @@ def _scanner_rights_read(user) -> tuple[list[Port], bool]:
     return ports, bool(ports) and ports[0].officer_mfa
 
 
-# An officer's rights are read on every scan and change seldom. The entry of one officer is
-# dropped when they, their ports, groups, permissions or authenticators change; a change
-# that concerns many (a group's permissions, a port, a port's policy) moves the generation
-# on, which every entry carries. Now and again after commit, as for API tokens.
-_RIGHTS_KEY = "gate-rights:%s"
+# An officer's rights are read on every scan and change seldom. Each entry carries the
+# officer's stamp and the generation of all rights: a change to one officer (their ports,
+# groups, permissions, authenticators, the user itself) gives them a new stamp; a change
+# that concerns many (a group's permissions, a port, a port's policy) a new generation.
+# Now and again after commit, as for API tokens. The keys name their layout's version.
+_RIGHTS_KEY = "gate-rights:v1:%s"
+_RIGHTS_STAMP = "gate-rights-stamp:%s"
 _RIGHTS_GENERATION = "gate-rights-generation"
+
+
+def _new_stamp(key: str) -> str:
+    """The stamp at ``key``, made if there is none (whoever adds first wins)."""
+    cache.add(key, uuid.uuid4().hex, None)
+    return cache.get(key)
 
 
 def _after_commit_too(forget) -> None:
@@ -144,7 +150,7 @@ def _after_commit_too(forget) -> None:
 
 def rights_forget_user(sender, instance=None, user=None, **kwargs):
     pk = user if user is not None else instance.pk
-    _after_commit_too(lambda: cache.delete(_RIGHTS_KEY % pk))
+    _after_commit_too(lambda: cache.set(_RIGHTS_STAMP % pk, uuid.uuid4().hex, None))
 
 
 def rights_forget_all(sender, **kwargs):

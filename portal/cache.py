@@ -3,7 +3,7 @@
 Django's Redis backend builds a new ``redis.Redis`` client around its connection pool for
 every call; a client is safe to share between threads (each command borrows a connection
 from the pool), so one is kept per pool. ``count`` is what API throttling needs: one
-round trip that increments a key and starts its expiry on first use.
+round trip that creates a key with its expiry if it is missing, then increments it.
 """
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
@@ -24,9 +24,9 @@ class _Client(RedisCacheClient):
 
     def count(self, key, timeout):
         with self.get_client(key, write=True).pipeline(transaction=False) as pipe:
+            pipe.set(key, 0, ex=timeout, nx=True)  # the window's start sets the expiry
             pipe.incr(key)
-            pipe.expire(key, timeout, nx=True)
-            value, _expiry = pipe.execute()
+            _started, value = pipe.execute()
         return value
 
 

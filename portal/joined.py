@@ -7,6 +7,7 @@ and joins as ``select_related`` (inner joins along non-null foreign keys, left j
 below a nullable one), and the same instances, related objects cached on them.
 """
 
+import weakref
 from dataclasses import dataclass
 
 from django.db import connections
@@ -35,7 +36,8 @@ class JoinedRead:
         self._extra = extra or {}
         self._nodes: list[_Node] | None = None
         self._statements: dict[tuple, str] = {}
-        self._converters: dict[str, list] = {}
+        # Per connection (one per thread): the backend's converters are bound to it.
+        self._converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _plan(self) -> tuple[list[_Node], str]:
         if self._nodes is None:
@@ -49,6 +51,8 @@ class JoinedRead:
                         continue
                     parent = by_path[names[: depth - 1]]
                     field = parent.model._meta.get_field(names[depth - 1])
+                    if not (field.concrete and (field.many_to_one or field.one_to_one)):
+                        raise ValueError(f"JoinedRead follows foreign keys only, not {path!r}.")
                     child_model = field.related_model
                     node = _Node(
                         child_model,
@@ -110,7 +114,7 @@ class JoinedRead:
     def _converters_for(self, nodes, connection) -> list:
         """Per node, the (index, column, converters) of the fields the backend or the field
         converts on the way in, as the ORM would."""
-        found = self._converters.get(connection.alias)
+        found = self._converters.get(connection)
         if found is None:
             found = []
             for node in nodes:
@@ -123,7 +127,7 @@ class JoinedRead:
                     if converters:
                         per_field.append((i, column, converters))
                 found.append(per_field)
-            self._converters[connection.alias] = found
+            self._converters[connection] = found
         return found
 
     def _build(self, nodes, row, connection):
