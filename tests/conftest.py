@@ -191,3 +191,16 @@ def api_as():
         return api
 
     return as_user
+
+
+@pytest.fixture
+def token_api_as():
+    """An API client that sends a new token of ``user``, as a handheld or a firm's system does."""
+    from rest_framework.authtoken.models import Token
+
+    def as_user(user):
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        return api
+
+    return as_user

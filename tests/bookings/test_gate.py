@@ -179,14 +179,12 @@ def test_a_refusal_takes_two_statements(border, booking, live, khorgos):
     assert [sql.split(" ", 1)[0] for sql in statements(captured)] == ["SELECT", "INSERT"]
 
 
-def test_a_scan_api_request_takes_seven_statements_once_the_token_is_known(border, booking, live, khorgos):
+def test_a_scan_api_request_takes_seven_statements_once_the_token_is_known(
+    border, booking, live, khorgos, token_api_as
+):
     """Rights and two-factor in one read, the port from the officer's ports, the scan's five
     statements, the goods for the answer; the token's user comes from the cache."""
-    from rest_framework.authtoken.models import Token
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=border).key}")
+    client = token_api_as(border)
     client.get(reverse("api:me"))  # the token's first use
     passes.verify(live.token)  # the ports behind the keys, read once a minute
     with CaptureQueriesContext(connection) as captured:

@@ -15,8 +15,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from bookings import gate
 from bookings.models import BookingPolicy
@@ -37,12 +35,11 @@ def _rights_are_cached():
 
 
 @pytest.fixture
-def gate_api_for():
+def gate_api_for(token_api_as):
     nonces = iter(range(1000))
 
     def for_user(user):
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client = token_api_as(user)
 
         def scan(text="ABCDE-FGHJK"):
             return client.post(

@@ -3,38 +3,30 @@
 import pytest
 from django.conf import settings
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from portal.throttling import UserRateThrottle
 
 pytestmark = pytest.mark.django_db
 
 
-def client_with(user):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
-
-
 def test_past_the_rate_a_user_gets_429_with_when_to_retry_and_others_are_not_held_back(
-    firm_a, firm_b, monkeypatch
+    firm_a, firm_b, monkeypatch, token_api_as
 ):
     monkeypatch.setattr(UserRateThrottle, "rate", "3/minute", raising=False)
     monkeypatch.setattr(UserRateThrottle, "timer", lambda self: 120.0 * 1000 + 45)  # 45 s into a window
-    busy = client_with(firm_a.dispatcher)
+    busy = token_api_as(firm_a.dispatcher)
     assert [busy.get(reverse("api:me")).status_code for _ in range(3)] == [200, 200, 200]
     refused = busy.get(reverse("api:me"))
     assert refused.status_code == 429
     assert refused["Retry-After"] == "15"
-    assert client_with(firm_b.dispatcher).get(reverse("api:me")).status_code == 200
+    assert token_api_as(firm_b.dispatcher).get(reverse("api:me")).status_code == 200
 
 
-def test_a_new_window_starts_a_new_count(firm_a, monkeypatch):
+def test_a_new_window_starts_a_new_count(firm_a, monkeypatch, token_api_as):
     monkeypatch.setattr(UserRateThrottle, "rate", "2/minute", raising=False)
     now = [60.0 * 1000 + 59]
     monkeypatch.setattr(UserRateThrottle, "timer", lambda self: now[0])
-    client = client_with(firm_a.dispatcher)
+    client = token_api_as(firm_a.dispatcher)
     assert [client.get(reverse("api:me")).status_code for _ in range(3)] == [200, 200, 429]
     now[0] += 2  # the next minute
     assert client.get(reverse("api:me")).status_code == 200
