@@ -56,6 +56,7 @@ test: lint static-vendor
 bench: install-dev static-vendor
 	$(BIN)/python -m tests.bench.broadcast
 	$(BIN)/python -m tests.bench.bookings
+	$(BIN)/python -m tests.bench.floor
 
 ## Re-pin the lock files after changing pyproject.toml.
 lock: install-dev

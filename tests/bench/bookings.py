@@ -152,7 +152,7 @@ def prepare():
     }
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, settings: str = "portal.settings") -> subprocess.Popen:
     server = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -164,7 +164,7 @@ def start_server(port: int) -> subprocess.Popen:
             "--log-level=warning",
         ],
         cwd=ROOT,
-        env=environment(),
+        env={**environment(), "DJANGO_SETTINGS_MODULE": settings},
     )
     import urllib.request
 
@@ -180,10 +180,31 @@ def start_server(port: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not answer within 30 s")
 
 
+SERVER_PROCESSES = {"gunicorn": "gunicorn", "postgres": "PostgreSQL", "redis-server": "Redis"}
+
+
+def server_cpu() -> dict[str, float]:
+    """CPU seconds used so far by the server's processes on this machine (Linux ``/proc``),
+    by kind: gunicorn's workers, PostgreSQL, Redis. Empty where there is no ``/proc``."""
+    used = dict.fromkeys(SERVER_PROCESSES.values(), 0.0)
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = entry.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")].split(":")[0]
+        if name in SERVER_PROCESSES:
+            fields = stat[stat.rindex(")") + 2 :].split()
+            used[SERVER_PROCESSES[name]] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return used
+
+
 class Phase:
     def __init__(self, name):
         self.name, self.latencies, self.outcomes = name, [], {}
         self.wall = self.cpu = 0.0
+        self.server = {}
 
     def record(self, seconds, outcome):
         self.latencies.append(seconds)
@@ -203,6 +224,12 @@ class Phase:
             f"p50 {self.percentile(50):6.1f} p95 {self.percentile(95):6.1f} p99 {self.percentile(99):6.1f} ms"
             f"  ratio {ratio}  client CPU {100 * self.cpu / self.wall:4.0f}%"
         )
+
+    def cpu_line(self):
+        """Where the machine's CPU went, per request: what the ratios come from."""
+        count = len(self.latencies)
+        parts = [f"{kind} {1000 * seconds / count:.2f}" for kind, seconds in self.server.items()]
+        return f"{self.name:<8} CPU ms per request: {', '.join(parts)}, load generator {1000 * self.cpu / count:.2f}"
 
 
 async def run_phase(name, jobs, concurrency, send):
@@ -227,9 +254,10 @@ async def run_phase(name, jobs, concurrency, send):
                     outcome = f"exception:{exc.__class__.__name__}"
                 phase.record(time.perf_counter() - started, outcome)
 
-        cpu, wall = time.process_time(), time.perf_counter()
+        server, cpu, wall = server_cpu(), time.process_time(), time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         phase.wall, phase.cpu = time.perf_counter() - wall, time.process_time() - cpu
+        phase.server = {kind: used - server[kind] for kind, used in server_cpu().items()}
     return phase
 
 
@@ -355,6 +383,8 @@ async def _measure(base, data):
     print(top.line())
     print(rush.line(top))
     print(scans.line(top))
+    for phase in (top, rush, scans):
+        print(phase.cpu_line())
     print()
     print(
         f"rush: {rush.wall:.2f} s for {len(attempts)} attempts; outcomes {dict(sorted(rush.outcomes.items()))}"
