@@ -115,6 +115,8 @@ urlpatterns = [
     path("firms/<int:firm_id>/", include(firm)),
     # Short: the link travels by SMS.
     path("i/<str:token>/", views.invitation_accept, name="invitation_accept"),
+    # Before allauth's own: signing out also takes the saved passes off the phone.
+    path("accounts/logout/", views.SignOutView.as_view(), name="account_logout"),
     path("accounts/", include("allauth.urls")),
     path("notifications/", include("notifications.urls")),
     path("gate/", include("bookings.gate_urls")),

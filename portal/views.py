@@ -1,3 +1,4 @@
+from allauth.account.views import LogoutView
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -434,3 +435,19 @@ def invitation_accept(request, token):
         "portal/invitation.html",
         {"invitation": invitation, "form": form, "account_exists": account_exists},
     )
+
+
+# Read by portal/static/portal/site.js on the next page, which then deletes the passes the
+# phone saved for offline use (templates/bookings/sw.js): the next person to use the phone
+# sees nobody's pass. A cookie rather than Clear-Site-Data, which would also wipe the gate's
+# scans still waiting to be sent.
+SIGNED_OUT_COOKIE = "signed-out"
+
+
+class SignOutView(LogoutView):
+    def post(self, *args, **kwargs):
+        response = super().post(*args, **kwargs)
+        response.set_cookie(
+            SIGNED_OUT_COOKIE, "1", max_age=30 * 24 * 3600, samesite="Lax", secure=self.request.is_secure()
+        )
+        return response

@@ -4,6 +4,7 @@
 const ASSETS = {{ assets_json }};
 const ASSET_CACHE = "landport-assets-{{ version }}";
 // Kept across versions of this worker: a new release must not lose the passes already saved.
+// Deleted when the user signs out (portal/static/portal/site.js).
 const PASS_CACHE = "landport-passes";
 const PASS_PAGE = /^\/bookings\/\d+\/pass\/$/;
 

@@ -5,6 +5,7 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from bookings import passes, services
@@ -115,5 +116,23 @@ def test_driver_books_opens_the_pass_goes_offline_and_still_sees_it(
         assert page.evaluate("navigator.serviceWorker.controller !== null")
         assert fits_the_phone(page)
         page.screenshot(path=str(tmp_path / "pass-offline.png"), full_page=True)
+
+        # Signing out takes the pass off the phone: offline again, the next person to hold it
+        # sees nobody's pass.
+        context.set_offline(False)
+        pass_url = page.url
+        page.goto(live_server.url + "/")
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("navigation").get_by_role("link", name="Sign in")).to_be_visible()
+        for _ in range(50):  # the page deletes it as it loads, asynchronously
+            if "landport-passes" not in page.evaluate("caches.keys()"):
+                break
+            page.wait_for_timeout(100)
+        else:
+            pytest.fail("the saved passes are still on the phone after signing out")
+        assert "signed-out" not in {cookie["name"] for cookie in context.cookies()}
+        context.set_offline(True)
+        with pytest.raises(PlaywrightError, match="ERR_"):
+            page.goto(pass_url)
     finally:
         context.close()

@@ -222,3 +222,19 @@ def test_change_phone_sends_a_code_to_the_new_number_then_verifies_it(client, sm
     response = client.post(reverse("account_verify_phone"), {"code": sms_code(sms_outbox)})
     user.refresh_from_db()
     assert (user.phone.as_e164, user.phone_verified) == ("+77019998877", True)
+
+
+def test_signing_out_marks_the_phone_for_its_saved_passes_to_be_deleted(client_as, firm_a):
+    client = client_as(firm_a.driver)
+    # The confirmation page signs nobody out and marks nothing.
+    page = client.get(reverse("account_logout"))
+    assert page.status_code == 200 and "signed-out" not in page.cookies
+    response = client.post(reverse("account_logout"))
+    assert response.status_code == 302
+    assert "_auth_user_id" not in client.session
+    cookie = response.cookies["signed-out"]
+    # Read by the page's script (not HttpOnly) on the next page, which then deletes it.
+    assert cookie.value == "1" and not cookie["httponly"] and cookie["path"] == "/"
+    # The page after it carries the script that deletes the saved passes.
+    home = client.get(response["Location"])
+    assert b"portal/site.js" in home.content
