@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import transaction
 from django.db.models import F, Prefetch, Q
@@ -18,7 +18,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from bookings import operations, passes
@@ -37,9 +37,9 @@ from portal.models import Port
 from portal.plates import plate_normalise
 
 PORT_TIME = "Y-m-d H:i"
-PLAN_ONLY_NEW_SLOTS = _(
-    "Applies to slots created from now on. Slots already open for booking keep their "
-    "capacity: change it under Slots."
+PLAN_APPLIES_AT_ONCE = _(
+    "Applies at once to the slots already made for the coming days too, never below the "
+    "places booked there. A slot whose capacity was set under Slots keeps it."
 )
 
 
@@ -167,8 +167,60 @@ class FillFilter(admin.SimpleListFilter):
 # --- the plan
 
 
+class PlanAdmin(OwnPortsAdmin):
+    """A lane, opening hours, an exception or the policy saved or deleted: the port's plan
+    is applied at once to its slots already made for the coming days, in the same
+    transaction (``services.slots_replan``), and the operator is told what changed."""
+
+    def _apply(self, request, port, change):
+        result = operations.plan_apply(actor=request.user, port=port, change=change)
+        self.message_user(
+            request,
+            gettext(
+                "%(port)s: slots of the coming days follow the plan: %(changed)s changed, "
+                "%(removed)s removed, %(created)s added."
+            )
+            % {
+                "port": port.code,
+                "changed": result.changed,
+                "removed": result.removed,
+                "created": result.created,
+            },
+            messages.INFO,
+        )
+        if result.held:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)s booked place is in a slot the plan now closes or makes smaller. "
+                    "Its booking stands: ask the firm to move it.",
+                    "%(count)s booked places are in slots the plan now closes or makes smaller. "
+                    "Their bookings stand: ask the firms to move them.",
+                    result.held,
+                )
+                % {"count": result.held},
+                messages.WARNING,
+            )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        self._apply(request, obj.port, f"{obj._meta.model_name} {obj.pk} saved")
+
+    def delete_model(self, request, obj):
+        port, pk = obj.port, obj.pk
+        super().delete_model(request, obj)
+        self._apply(request, port, f"{obj._meta.model_name} {pk} deleted")
+
+    def delete_queryset(self, request, queryset):
+        ports = list(Port.objects.filter(pk__in=queryset.values("port_id")))
+        name = queryset.model._meta.model_name
+        super().delete_queryset(request, queryset)
+        for port in ports:
+            self._apply(request, port, f"{name} entries deleted")
+
+
 @admin.register(Lane)
-class LaneAdmin(OwnPortsAdmin):
+class LaneAdmin(PlanAdmin):
     list_display = ["name", "port", "type", "direction", "capacity", "active", "position"]
     list_filter = [("port", admin.RelatedOnlyFieldListFilter), "type", "direction", "active"]
     list_select_related = ["port"]
@@ -180,7 +232,7 @@ class LaneAdmin(OwnPortsAdmin):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if db_field.name == "capacity":
-            field.help_text = PLAN_ONLY_NEW_SLOTS
+            field.help_text = PLAN_APPLIES_AT_ONCE
         return field
 
 
@@ -213,7 +265,7 @@ class BookingPolicyForm(forms.ModelForm):
 
 
 @admin.register(BookingPolicy)
-class BookingPolicyAdmin(OwnPortsAdmin):
+class BookingPolicyAdmin(PlanAdmin):
     form = BookingPolicyForm
     list_display = [
         "port",
@@ -232,7 +284,7 @@ class BookingPolicyAdmin(OwnPortsAdmin):
 
 
 @admin.register(OpeningHours)
-class OpeningHoursAdmin(OwnPortsAdmin):
+class OpeningHoursAdmin(PlanAdmin):
     list_display = ["port", "weekday", "opens", "closes"]
     list_filter = [("port", admin.RelatedOnlyFieldListFilter), "weekday"]
     list_select_related = ["port"]
@@ -263,7 +315,7 @@ class CapacityExceptionForm(forms.ModelForm):
 
 
 @admin.register(CapacityException)
-class CapacityExceptionAdmin(OwnPortsAdmin):
+class CapacityExceptionAdmin(PlanAdmin):
     form = CapacityExceptionForm
     list_display = ["date", "port", "lane", "closed", "capacity", "reason"]
     list_filter = [("port", admin.RelatedOnlyFieldListFilter), "closed"]
@@ -274,7 +326,7 @@ class CapacityExceptionAdmin(OwnPortsAdmin):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if db_field.name in {"closed", "capacity"}:
-            field.help_text = PLAN_ONLY_NEW_SLOTS
+            field.help_text = PLAN_APPLIES_AT_ONCE
         return field
 
 
@@ -285,6 +337,7 @@ class SlotForm(forms.ModelForm):
     class Meta:
         model = Slot
         fields = ["capacity"]
+        help_texts = {"capacity": _("Set here, this slot keeps it when the plan changes.")}
 
     def clean_capacity(self):
         capacity = self.cleaned_data["capacity"]
@@ -305,12 +358,12 @@ class SlotForm(forms.ModelForm):
 @admin.register(Slot)
 class SlotAdmin(OwnPortsAdmin):
     form = SlotForm
-    list_display = ["starts", "port", "lane_name", "capacity", "booked", "fill"]
+    list_display = ["starts", "port", "lane_name", "capacity", "capacity_by_hand", "booked", "fill"]
     list_filter = [("port", admin.RelatedOnlyFieldListFilter), LaneFilter, PortDayFilter, FillFilter]
     list_select_related = ["port", "lane"]
     ordering = ["starts_at", "lane__position", "id"]
-    fields = ["port", "lane", "starts", "ends", "capacity", "booked", "fill"]
-    readonly_fields = ["port", "lane", "starts", "ends", "booked", "fill"]
+    fields = ["port", "lane", "starts", "ends", "capacity", "capacity_by_hand", "booked", "fill"]
+    readonly_fields = ["port", "lane", "starts", "ends", "capacity_by_hand", "booked", "fill"]
 
     def has_add_permission(self, request):
         return False  # slots come from the plan

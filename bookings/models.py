@@ -128,6 +128,8 @@ class Slot(models.Model):
     ends_at = models.DateTimeField(_("ends"))
     capacity = models.PositiveIntegerField(_("capacity"))
     booked = models.PositiveIntegerField(_("booked"), default=0)
+    # Set by an operator for this slot alone: a later change of the plan leaves it as it is.
+    capacity_by_hand = models.BooleanField(_("capacity set by hand"), default=False)
 
     class Meta:
         ordering = ["starts_at", "lane__position"]

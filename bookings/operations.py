@@ -1,11 +1,12 @@
-"""Writes the port makes on its own: the periodic no-show and reminder sweeps, and an
-operator's change of a slot's capacity.
+"""Writes the port makes on its own: the periodic no-show and reminder sweeps, an
+operator's change of a slot's capacity, and a changed plan applied to the slots made.
 
 A sweep picks its candidates with a plain read, then claims each booking with a conditional
 update on the booking row alone (status, slot, ``reminded_at``) and acts only if it won the
 claim. Two beats running at once, or a sweep racing the gate or a move, act once.
 """
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -141,8 +142,8 @@ def slot_capacity_set(*, actor, slot: Slot, capacity: int) -> Slot:
     if capacity == slot.capacity:
         return slot
     before = slot.capacity
-    Slot.objects.filter(pk=slot.pk).update(capacity=capacity)
-    slot.capacity = capacity
+    Slot.objects.filter(pk=slot.pk).update(capacity=capacity, capacity_by_hand=True)
+    slot.capacity, slot.capacity_by_hand = capacity, True
     audit_log(
         actor=actor,
         action="slot.capacity_changed",
@@ -151,3 +152,12 @@ def slot_capacity_set(*, actor, slot: Slot, capacity: int) -> Slot:
         to_capacity=capacity,
     )
     return slot
+
+
+@transaction.atomic
+def plan_apply(*, actor, port: Port, change: str) -> services.Replan:
+    """After an operator changed the port's plan (``change``: what, for the audit log), apply
+    it to the slots already made for the coming days."""
+    result = services.slots_replan(port)
+    audit_log(actor=actor, action="plan.applied", obj=port, change=change, **asdict(result))
+    return result

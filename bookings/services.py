@@ -7,12 +7,14 @@ Giving a place back is a conditional decrement, since it can only make room. One
 booking per vehicle and port is a database constraint.
 """
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, Max, OuterRef, Value
+from django.db.models.functions import Greatest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -80,27 +82,16 @@ def _windows(port: Port, day: date, hours: list[OpeningHours]) -> list[tuple[dat
     return windows
 
 
-def slots_ensure(port: Port, first: date, last: date) -> int:
-    """Create the slots of the port's plan for the days first..last (port time) that do not
-    exist yet. Existing slots are left as they are: they may hold bookings. Returns how many
-    were created."""
+def _plan(port: Port, first: date, last: date) -> dict[tuple[int, datetime], tuple[datetime, int]]:
+    """The slots the plan gives for the days first..last (port time), as (lane id, start) →
+    (end, capacity): active lanes, opening hours, slot length and single-day exceptions."""
     policy = policy_of(port)
     zone = port_zone(port)
     lanes = list(Lane.objects.filter(port=port, active=True))
     hours = list(OpeningHours.objects.filter(port=port))
     exceptions = list(CapacityException.objects.filter(port=port, date__gte=first, date__lte=last))
     step = timedelta(minutes=policy.slot_minutes)
-    # Only the missing ones are inserted, so that the count is true and a day that exists
-    # costs one read.
-    span_start = datetime.combine(first, time(), tzinfo=zone)
-    existing = set(
-        Slot.objects.filter(
-            port=port,
-            starts_at__gte=span_start,
-            starts_at__lt=span_start + timedelta(days=(last - first).days + 2),
-        ).values_list("lane_id", "starts_at")
-    )
-    new = []
+    planned = {}
     day = first
     while day <= last:
         todays = [e for e in exceptions if e.date == day]
@@ -117,26 +108,104 @@ def slots_ensure(port: Port, first: date, last: date) -> int:
                 for start, end in _windows(port, day, hours):
                     moment = start
                     while moment + step <= end:
-                        if (lane.pk, moment.replace(tzinfo=zone)) in existing:
-                            moment += step
-                            continue
-                        new.append(
-                            Slot(
-                                port=port,
-                                lane=lane,
-                                starts_at=moment.replace(tzinfo=zone),
-                                ends_at=(moment + step).replace(tzinfo=zone),
-                                capacity=capacity,
-                            )
+                        planned[lane.pk, moment.replace(tzinfo=zone)] = (
+                            (moment + step).replace(tzinfo=zone),
+                            capacity,
                         )
                         moment += step
         day += timedelta(days=1)
+    return planned
+
+
+def slots_ensure(port: Port, first: date, last: date) -> int:
+    """Create the slots of the port's plan for the days first..last (port time) that do not
+    exist yet, and do not overlap a slot that does (one kept from before a change of slot
+    length, say). Existing slots are left as they are: they may hold bookings. Returns how
+    many were created."""
+    planned = _plan(port, first, last)
+    if not planned:
+        return 0
+    # Only the missing ones are inserted, so that the count is true and a day that exists
+    # costs one read.
+    span_start = datetime.combine(first, time(), tzinfo=port_zone(port))
+    existing: dict[int, list[tuple[datetime, datetime]]] = {}
+    for lane_id, starts_at, ends_at in Slot.objects.filter(
+        port=port,
+        starts_at__gte=span_start - timedelta(days=1),
+        starts_at__lt=span_start + timedelta(days=(last - first).days + 2),
+    ).values_list("lane_id", "starts_at", "ends_at"):
+        existing.setdefault(lane_id, []).append((starts_at, ends_at))
+    new = [
+        Slot(port=port, lane_id=lane_id, starts_at=start, ends_at=end, capacity=capacity)
+        for (lane_id, start), (end, capacity) in planned.items()
+        if not any(
+            start < taken_end and taken_start < end for taken_start, taken_end in existing.get(lane_id, ())
+        )
+    ]
     if not new:
         return 0
     # Two processes may fill the same day at once: the unique constraint keeps one of each.
     before = Slot.objects.filter(port=port).count()
     Slot.objects.bulk_create(new, ignore_conflicts=True)
     return Slot.objects.filter(port=port).count() - before
+
+
+@dataclass(frozen=True)
+class Replan:
+    changed: int  # slots whose capacity was set to the plan's
+    removed: int  # slots the plan no longer has, that nobody had booked
+    created: int  # slots the plan has now that did not exist
+    held: int  # places booked beyond what the plan now gives (slots closed or made smaller)
+
+
+@transaction.atomic
+def slots_replan(port: Port) -> Replan:
+    """Apply the port's plan, as it is now, to its slots already made for the coming days.
+
+    A slot the plan still has takes the plan's capacity, unless an operator set that slot's
+    capacity by hand; a slot it no longer has (a closed day or lane, shorter hours, another
+    slot length) is deleted if it never had a booking, else keeps only its booked places. No
+    slot ever gets fewer places than it has booked: the capacity is set as ``GREATEST(plan,
+    booked)`` in the ``UPDATE`` itself, which PostgreSQL evaluates again on the row a racing
+    booking has just committed. Slots that have begun are left alone."""
+    now = timezone.now()
+    future = Slot.objects.filter(port=port, starts_at__gt=now)
+    last = future.aggregate(last=Max("starts_at"))["last"]
+    if last is None:
+        return Replan(0, 0, 0, 0)
+    zone = port_zone(port)
+    today = timezone.localtime(now, zone).date()
+    last_day = timezone.localtime(last, zone).date()
+    planned = _plan(port, today - timedelta(days=1), last_day)  # yesterday's hours may run past midnight
+    targets: dict[int, list[int]] = {}
+    unplanned = []
+    held = 0
+    for pk, lane_id, starts_at, ends_at, booked, by_hand in future.values_list(
+        "pk", "lane_id", "starts_at", "ends_at", "booked", "capacity_by_hand"
+    ):
+        plan = planned.get((lane_id, starts_at))
+        if plan is None or plan[0] != ends_at:
+            unplanned.append(pk)
+            held += booked
+        elif not by_hand:
+            held += max(booked - plan[1], 0)
+            targets.setdefault(plan[1], []).append(pk)  # the UPDATE skips those already right
+    never_booked = Slot.objects.filter(pk__in=unplanned, booked=0).exclude(
+        Exists(Booking.objects.filter(slot=OuterRef("pk")))
+    )
+    # One DELETE with its conditions, which the database checks again on a row a booking
+    # has just taken, rather than Django's read-then-delete by id (``delete()``).
+    removed = never_booked._raw_delete(never_booked.db) if unplanned else 0
+    targets.setdefault(0, []).extend(unplanned)  # those left hold bookings: no new ones
+    changed = 0
+    for capacity, ids in targets.items():
+        changed += (
+            Slot.objects.filter(pk__in=ids)
+            .exclude(capacity=Greatest(Value(capacity), F("booked")))
+            .update(capacity=Greatest(Value(capacity), F("booked")))
+        )
+    created = slots_ensure(port, today, last_day)
+    return Replan(changed=changed, removed=removed, created=created, held=held)
 
 
 def slots_ensure_window(port: Port) -> int:
