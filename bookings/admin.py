@@ -39,7 +39,8 @@ from portal.plates import plate_normalise
 PORT_TIME = "Y-m-d H:i"
 PLAN_APPLIES_AT_ONCE = _(
     "Applies at once to the slots already made for the coming days too, never below the "
-    "places booked there. A slot whose capacity was set under Slots keeps it."
+    "places booked there. A slot whose capacity was set under Slots keeps it, unless the "
+    "plan drops the slot."
 )
 
 
@@ -173,6 +174,7 @@ class PlanAdmin(OwnPortsAdmin):
     transaction (``services.slots_replan``), and the operator is told what changed."""
 
     def _apply(self, request, port, change):
+        port = Port.objects.get(pk=port.pk)  # not the one holding a policy just deleted
         result = operations.plan_apply(actor=request.user, port=port, change=change)
         self.message_user(
             request,
@@ -205,12 +207,16 @@ class PlanAdmin(OwnPortsAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         self._apply(request, obj.port, f"{obj._meta.model_name} {obj.pk} saved")
+        moved_from = form.initial.get("port") if "port" in form.changed_data else None
+        if change and moved_from:  # an entry moved to another port: the old one changed too
+            self._apply(request, Port(pk=moved_from), f"{obj._meta.model_name} {obj.pk} moved away")
 
     def delete_model(self, request, obj):
         port, pk = obj.port, obj.pk
         super().delete_model(request, obj)
         self._apply(request, port, f"{obj._meta.model_name} {pk} deleted")
 
+    @transaction.atomic  # the admin's bulk delete runs outside a transaction of its own
     def delete_queryset(self, request, queryset):
         ports = list(Port.objects.filter(pk__in=queryset.values("port_id")))
         name = queryset.model._meta.model_name
@@ -358,12 +364,12 @@ class SlotForm(forms.ModelForm):
 @admin.register(Slot)
 class SlotAdmin(OwnPortsAdmin):
     form = SlotForm
-    list_display = ["starts", "port", "lane_name", "capacity", "capacity_by_hand", "booked", "fill"]
+    list_display = ["starts", "port", "lane_name", "capacity", "by_hand", "booked", "fill"]
     list_filter = [("port", admin.RelatedOnlyFieldListFilter), LaneFilter, PortDayFilter, FillFilter]
     list_select_related = ["port", "lane"]
     ordering = ["starts_at", "lane__position", "id"]
-    fields = ["port", "lane", "starts", "ends", "capacity", "capacity_by_hand", "booked", "fill"]
-    readonly_fields = ["port", "lane", "starts", "ends", "capacity_by_hand", "booked", "fill"]
+    fields = ["port", "lane", "starts", "ends", "capacity", "by_hand", "booked", "fill"]
+    readonly_fields = ["port", "lane", "starts", "ends", "by_hand", "booked", "fill"]
 
     def has_add_permission(self, request):
         return False  # slots come from the plan
@@ -383,6 +389,10 @@ class SlotAdmin(OwnPortsAdmin):
     @admin.display(description=_("ends (port time)"), ordering="ends_at")
     def ends(self, obj):
         return port_time(obj.ends_at, obj.port)
+
+    @admin.display(description=_("capacity set by hand"), boolean=True)
+    def by_hand(self, obj):
+        return obj.planned_capacity is None
 
     @admin.display(description=_("lane"), ordering="lane__position")
     def lane_name(self, obj):

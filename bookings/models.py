@@ -128,8 +128,10 @@ class Slot(models.Model):
     ends_at = models.DateTimeField(_("ends"))
     capacity = models.PositiveIntegerField(_("capacity"))
     booked = models.PositiveIntegerField(_("booked"), default=0)
-    # Set by an operator for this slot alone: a later change of the plan leaves it as it is.
-    capacity_by_hand = models.BooleanField(_("capacity set by hand"), default=False)
+    # The plan's capacity for this slot (0: the plan no longer has it); empty once an operator
+    # set the capacity by hand, which a later change of the plan then leaves alone. The
+    # capacity is more only while bookings hold it: each place given back lowers it to this.
+    planned_capacity = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["starts_at", "lane__position"]

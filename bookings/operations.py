@@ -142,8 +142,8 @@ def slot_capacity_set(*, actor, slot: Slot, capacity: int) -> Slot:
     if capacity == slot.capacity:
         return slot
     before = slot.capacity
-    Slot.objects.filter(pk=slot.pk).update(capacity=capacity, capacity_by_hand=True)
-    slot.capacity, slot.capacity_by_hand = capacity, True
+    Slot.objects.filter(pk=slot.pk).update(capacity=capacity, planned_capacity=None)  # by hand
+    slot.capacity, slot.planned_capacity = capacity, None
     audit_log(
         actor=actor,
         action="slot.capacity_changed",

@@ -7,13 +7,14 @@ Giving a place back is a conditional decrement, since it can only make room. One
 booking per vehicle and port is a database constraint.
 """
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, Max, OuterRef, Value
+from django.db.models import Case, Exists, F, Max, OuterRef, Value, When
 from django.db.models.functions import Greatest
 from django.urls import reverse
 from django.utils import timezone
@@ -117,30 +118,49 @@ def _plan(port: Port, first: date, last: date) -> dict[tuple[int, datetime], tup
     return planned
 
 
+@transaction.atomic
 def slots_ensure(port: Port, first: date, last: date) -> int:
     """Create the slots of the port's plan for the days first..last (port time) that do not
     exist yet, and do not overlap a slot that does (one kept from before a change of slot
     length, say). Existing slots are left as they are: they may hold bookings. Returns how
     many were created."""
+    _plan_lock(port)
     planned = _plan(port, first, last)
     if not planned:
         return 0
     # Only the missing ones are inserted, so that the count is true and a day that exists
     # costs one read.
     span_start = datetime.combine(first, time(), tzinfo=port_zone(port))
-    existing: dict[int, list[tuple[datetime, datetime]]] = {}
+    existing = set()
+    by_lane: dict[int, list[tuple[datetime, datetime]]] = {}
     for lane_id, starts_at, ends_at in Slot.objects.filter(
         port=port,
         starts_at__gte=span_start - timedelta(days=1),
         starts_at__lt=span_start + timedelta(days=(last - first).days + 2),
     ).values_list("lane_id", "starts_at", "ends_at"):
-        existing.setdefault(lane_id, []).append((starts_at, ends_at))
+        existing.add((lane_id, starts_at))
+        by_lane.setdefault(lane_id, []).append((starts_at, ends_at))
+    for taken in by_lane.values():
+        taken.sort()
+
+    def overlaps(lane_id, start, end) -> bool:
+        # A lane's slots never overlap one another, so only the last one starting before
+        # ``end`` can reach past ``start``.
+        taken = by_lane.get(lane_id, [])
+        before = bisect_left(taken, (end,))
+        return before > 0 and taken[before - 1][1] > start
+
     new = [
-        Slot(port=port, lane_id=lane_id, starts_at=start, ends_at=end, capacity=capacity)
-        for (lane_id, start), (end, capacity) in planned.items()
-        if not any(
-            start < taken_end and taken_start < end for taken_start, taken_end in existing.get(lane_id, ())
+        Slot(
+            port=port,
+            lane_id=lane_id,
+            starts_at=start,
+            ends_at=end,
+            capacity=capacity,
+            planned_capacity=capacity,
         )
+        for (lane_id, start), (end, capacity) in planned.items()
+        if (lane_id, start) not in existing and not overlaps(lane_id, start, end)
     ]
     if not new:
         return 0
@@ -158,36 +178,44 @@ class Replan:
     held: int  # places booked beyond what the plan now gives (slots closed or made smaller)
 
 
+def _plan_lock(port: Port) -> None:
+    """One writer of a port's slots from the plan at a time (a replan, the hourly task, a
+    first look at a day), so none reads the plan before another's change and writes after
+    it. NO KEY UPDATE: bookings, whose foreign key checks share the port row, go on."""
+    Port.objects.select_for_update(no_key=True).filter(pk=port.pk).exists()
+
+
 @transaction.atomic
 def slots_replan(port: Port) -> Replan:
     """Apply the port's plan, as it is now, to its slots already made for the coming days.
 
     A slot the plan still has takes the plan's capacity, unless an operator set that slot's
     capacity by hand; a slot it no longer has (a closed day or lane, shorter hours, another
-    slot length) is deleted if it never had a booking, else keeps only its booked places. No
-    slot ever gets fewer places than it has booked: the capacity is set as ``GREATEST(plan,
-    booked)`` in the ``UPDATE`` itself, which PostgreSQL evaluates again on the row a racing
-    booking has just committed. Slots that have begun are left alone."""
+    slot length) is deleted if it never had a booking, else keeps only its booked places and
+    closes as they leave (``planned_capacity``). No slot ever gets fewer places than it has
+    booked: the capacity is set as ``GREATEST(plan, booked)`` in the ``UPDATE`` itself, which
+    PostgreSQL evaluates again on the row a racing booking has just committed. Slots that
+    have begun are left alone; missing ones are made up to the end of the booking window."""
+    _plan_lock(port)
     now = timezone.now()
-    future = Slot.objects.filter(port=port, starts_at__gt=now)
-    last = future.aggregate(last=Max("starts_at"))["last"]
-    if last is None:
-        return Replan(0, 0, 0, 0)
     zone = port_zone(port)
     today = timezone.localtime(now, zone).date()
-    last_day = timezone.localtime(last, zone).date()
+    window_end = today + timedelta(days=policy_of(port).window_days)
+    future = Slot.objects.filter(port=port, starts_at__gt=now)
+    last = future.aggregate(last=Max("starts_at"))["last"]
+    last_day = max(timezone.localtime(last, zone).date(), window_end) if last else window_end
     planned = _plan(port, today - timedelta(days=1), last_day)  # yesterday's hours may run past midnight
     targets: dict[int, list[int]] = {}
     unplanned = []
     held = 0
-    for pk, lane_id, starts_at, ends_at, booked, by_hand in future.values_list(
-        "pk", "lane_id", "starts_at", "ends_at", "booked", "capacity_by_hand"
+    for pk, lane_id, starts_at, ends_at, booked, plan_before in future.values_list(
+        "pk", "lane_id", "starts_at", "ends_at", "booked", "planned_capacity"
     ):
         plan = planned.get((lane_id, starts_at))
         if plan is None or plan[0] != ends_at:
             unplanned.append(pk)
             held += booked
-        elif not by_hand:
+        elif plan_before is not None:  # None: set by hand
             held += max(booked - plan[1], 0)
             targets.setdefault(plan[1], []).append(pk)  # the UPDATE skips those already right
     never_booked = Slot.objects.filter(pk__in=unplanned, booked=0).exclude(
@@ -196,16 +224,25 @@ def slots_replan(port: Port) -> Replan:
     # One DELETE with its conditions, which the database checks again on a row a booking
     # has just taken, rather than Django's read-then-delete by id (``delete()``).
     removed = never_booked._raw_delete(never_booked.db) if unplanned else 0
-    targets.setdefault(0, []).extend(unplanned)  # those left hold bookings: no new ones
-    changed = 0
+    changed = _capacity_set(unplanned, 0, by_hand_too=True)  # those left hold bookings: no new ones
     for capacity, ids in targets.items():
-        changed += (
-            Slot.objects.filter(pk__in=ids)
-            .exclude(capacity=Greatest(Value(capacity), F("booked")))
-            .update(capacity=Greatest(Value(capacity), F("booked")))
-        )
-    created = slots_ensure(port, today, last_day)
+        changed += _capacity_set(ids, capacity)
+    created = slots_ensure(port, today, window_end)
     return Replan(changed=changed, removed=removed, created=created, held=held)
+
+
+def _capacity_set(ids: list[int], capacity: int, *, by_hand_too: bool = False) -> int:
+    """The plan's ``capacity`` for these slots, never below what each has booked. A capacity
+    set by hand, even one committed meanwhile, is left alone unless ``by_hand_too``."""
+    if not ids:
+        return 0
+    rows = Slot.objects.filter(pk__in=ids)
+    if not by_hand_too:
+        rows = rows.filter(planned_capacity__isnull=False)
+    right = Greatest(Value(capacity), F("booked"))
+    return rows.exclude(capacity=right, planned_capacity=capacity).update(
+        capacity=right, planned_capacity=capacity
+    )
 
 
 def slots_ensure_window(port: Port) -> int:
@@ -408,7 +445,19 @@ def _take_place(slot: Slot) -> None:
 
 
 def _give_back(slot_id: int) -> None:
-    Slot.objects.filter(pk=slot_id, booked__gt=0).update(booked=F("booked") - 1)
+    """One place back; in a slot a changed plan left bigger than it now gives (or closed),
+    the place goes with it, so a closed day does not reopen when a truck moves away."""
+    Slot.objects.filter(pk=slot_id, booked__gt=0).update(
+        booked=F("booked") - 1,
+        capacity=Case(
+            When(
+                planned_capacity__isnull=False,
+                capacity__gt=F("planned_capacity"),
+                then=Greatest(F("planned_capacity"), F("booked") - 1),
+            ),
+            default=F("capacity"),
+        ),
+    )
 
 
 # --- passes

@@ -185,7 +185,9 @@ SERVER_PROCESSES = {"gunicorn": "gunicorn", "postgres": "PostgreSQL", "redis-ser
 
 def server_cpu() -> dict[str, float]:
     """CPU seconds used so far by the server's processes on this machine (Linux ``/proc``),
-    by kind: gunicorn's workers, PostgreSQL, Redis. Empty where there is no ``/proc``."""
+    by kind: gunicorn's workers, PostgreSQL, Redis; zero where there is no ``/proc``. Every
+    process of those names counts, so run the bench on a machine doing nothing else; one
+    that exits during a phase (an autovacuum worker) takes its seconds with it."""
     used = dict.fromkeys(SERVER_PROCESSES.values(), 0.0)
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     for entry in Path("/proc").glob("[0-9]*/stat"):
@@ -227,7 +229,7 @@ class Phase:
 
     def cpu_line(self):
         """Where the machine's CPU went, per request: what the ratios come from."""
-        count = len(self.latencies)
+        count = max(len(self.latencies), 1)
         parts = [f"{kind} {1000 * seconds / count:.2f}" for kind, seconds in self.server.items()]
         return f"{self.name:<8} CPU ms per request: {', '.join(parts)}, load generator {1000 * self.cpu / count:.2f}"
 

@@ -46,7 +46,8 @@ def _overlapping(lane):
 def test_a_new_lane_capacity_reaches_the_slots_made_but_not_one_set_by_hand_or_begun(khorgos, firm_a):
     lane = _energy(khorgos)
     tomorrow, later = port_day(khorgos, 1), port_day(khorgos, 3)
-    services.slots_ensure(khorgos, port_day(khorgos, 0), later)
+    services.slots_ensure(khorgos, port_day(khorgos, -1), port_day(khorgos, 0))
+    services.slots_ensure_window(khorgos)
     begun = Slot.objects.filter(lane=lane, starts_at__lte=timezone.now()).order_by("-starts_at").first()
     by_hand = slot_at(khorgos, "energy", tomorrow, 9)
     operations.slot_capacity_set(actor=firm_a.dispatcher, slot=by_hand, capacity=7)
@@ -243,3 +244,51 @@ def test_a_plan_applied_during_a_rush_never_leaves_a_slot_below_its_bookings(fir
     # The last replan saw every booking the rush made: the capacity is what is booked.
     services.slots_replan(khorgos)
     assert Slot.objects.values_list("capacity", "booked").get(pk=slot.pk) == (booked, booked)
+
+
+def test_a_closed_day_stays_closed_when_its_bookings_leave_and_a_smaller_slot_shrinks_as_they_do(
+    khorgos, firm_a, submitted
+):
+    day = port_day(khorgos, 2)
+    slot = slot_at(khorgos, "energy", day, 10)
+    booking = services.booking_create(actor=firm_a.dispatcher, declaration=submitted, slot=slot)
+    CapacityException.objects.create(port=khorgos, date=day, closed=True)
+    services.slots_replan(khorgos)
+    assert Slot.objects.values_list("capacity", "booked").get(pk=slot.pk) == (1, 1)
+    services.booking_cancel(actor=firm_a.dispatcher, booking=booking)
+    # The place went back with the truck: nobody can book the closed day.
+    assert Slot.objects.values_list("capacity", "booked").get(pk=slot.pk) == (0, 0)
+    grid = selectors.availability(khorgos, [_energy(khorgos)], day)
+    assert not any(cell.bookable for lane_day in grid for cell in lane_day.cells)
+
+    # Made smaller below its bookings: each place given back takes the capacity down to the plan.
+    other = slot_at(khorgos, "energy", port_day(khorgos, 3), 10)
+    Slot.objects.filter(pk=other.pk).update(booked=4)
+    Lane.objects.filter(pk=other.lane_id).update(capacity=2)
+    services.slots_replan(khorgos)
+    steps = []
+    for _ in range(4):
+        services._give_back(other.pk)
+        steps.append(Slot.objects.values_list("capacity", "booked").get(pk=other.pk))
+    assert steps == [(3, 3), (2, 2), (2, 1), (2, 0)]
+    # A slot set by hand is not taken down.
+    operations.slot_capacity_set(actor=firm_a.dispatcher, slot=other, capacity=9)
+    Slot.objects.filter(pk=other.pk).update(booked=5)
+    services._give_back(other.pk)
+    assert Slot.objects.values_list("capacity", "booked").get(pk=other.pk) == (9, 4)
+
+
+def test_hours_past_midnight_are_replanned_without_adding_days():
+    port = Port.objects.get(code="TKS")
+    OpeningHours.objects.filter(port=port).update(opens=time(20), closes=time(2))
+    services.slots_ensure_window(port)
+    made = Slot.objects.filter(port=port).count()
+    first = services.slots_replan(port)
+    again = services.slots_replan(port)
+    assert (again.changed, again.removed, again.created) == (0, 0, 0)
+    assert Slot.objects.filter(port=port).count() == made + first.created - first.removed
+    lanes = Lane.objects.filter(port=port, active=True).count()
+    assert all(_overlapping(lane) == [] for lane in Lane.objects.filter(port=port))
+    # Six slots a night per lane, for the window's nights at most.
+    window = BookingPolicy.objects.get(port=port).window_days
+    assert Slot.objects.filter(port=port).count() <= 6 * lanes * (window + 1)
