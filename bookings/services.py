@@ -182,7 +182,7 @@ def _plan_lock(port: Port) -> None:
     """One writer of a port's slots from the plan at a time (a replan, the hourly task, a
     first look at a day), so none reads the plan before another's change and writes after
     it. NO KEY UPDATE: bookings, whose foreign key checks share the port row, go on."""
-    Port.objects.select_for_update(no_key=True).filter(pk=port.pk).exists()
+    list(Port.objects.select_for_update(no_key=True).filter(pk=port.pk).values_list("pk"))
 
 
 @transaction.atomic
