@@ -263,21 +263,44 @@ async def run_phase(name, jobs, concurrency, send):
     return phase
 
 
-def main():
+def serve_and_measure(measure, settings: str = "portal.settings"):
+    """Fresh data, gunicorn with ``settings``, then ``await measure(base_url, data)``."""
     sys.path.insert(0, str(ROOT))
     os.environ.update(environment())
     ensure_database()
     flush_redis()
     data = prepare()
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = start_server(port)
+    server = start_server(port, settings)
     try:
-        asyncio.run(_measure(base, data))
+        asyncio.run(measure(f"http://127.0.0.1:{port}", data))
     finally:
         server.terminate()
         server.wait(10)
         flush_redis()
+
+
+def ceiling_of(base):
+    """The ceiling's request: the one-query view."""
+
+    async def ceiling(session, _job):
+        async with session.get(f"{base}/healthz/db") as response:
+            await response.read()
+            return response.status
+
+    return ceiling
+
+
+def rush_attempts(data) -> list[tuple[int, int]]:
+    """(declaration, slot) per attempt. Most drivers want the morning: a skewed choice, so
+    popular slots run full. Seeded: every run, and the floor, makes the same attempts."""
+    rng = random.Random(1)
+    weights = [3 if 2 <= n <= 8 else 1 for n in range(len(data["slots"]))]
+    return [(declaration, rng.choices(data["slots"], weights)[0]) for declaration in data["declarations"]]
+
+
+def main():
+    serve_and_measure(_measure)
 
 
 async def _measure(base, data):
@@ -290,21 +313,14 @@ async def _measure(base, data):
     dispatcher = {"Authorization": f"Token {data['dispatcher_token']}"}
     officer = {"Authorization": f"Token {data['officer_token']}"}
 
-    async def ceiling(session, _job):
-        async with session.get(f"{base}/healthz/db") as response:
-            await response.read()
-            return response.status
-
+    ceiling = ceiling_of(base)
     # Warm every worker's connection before measuring.
     await run_phase("warm-up", range(200), CONCURRENCY, ceiling)
     top = await run_phase("ceiling", range(CEILING_REQUESTS), CONCURRENCY, ceiling)
 
-    rng = random.Random(1)
     # Two passes are kept for counting the queries of a scan.
     keep = 2
-    # Most drivers want the morning: a skewed choice, so popular slots run full.
-    weights = [3 if 2 <= n <= 8 else 1 for n in range(len(data["slots"]))]
-    attempts = [(declaration, rng.choices(data["slots"], weights)[0]) for declaration in data["declarations"]]
+    attempts = rush_attempts(data)
 
     async def book(session, job):
         declaration, slot = job

@@ -12,47 +12,25 @@ machine; the floor's margin over a target is what an implementation has to spend
 
 import asyncio
 import os
-import random
-import sys
 
 from tests.bench.bookings import (
     CONCURRENCY,
-    ROOT,
     SCANNERS,
-    ensure_database,
-    environment,
-    flush_redis,
-    free_port,
-    prepare,
+    ceiling_of,
     run_phase,
-    start_server,
+    rush_attempts,
+    serve_and_measure,
 )
 
 
 def main():
-    sys.path.insert(0, str(ROOT))
-    os.environ.update(environment())
-    ensure_database()
-    flush_redis()
-    data = prepare()
-    port = free_port()
-    server = start_server(port, settings="tests.bench.floor_settings")
-    try:
-        asyncio.run(_measure(f"http://127.0.0.1:{port}", data))
-    finally:
-        server.terminate()
-        server.wait(10)
-        flush_redis()
+    serve_and_measure(_measure, settings="tests.bench.floor_settings")
 
 
 async def _measure(base, data):
     from bookings.models import Pass
 
-    async def ceiling(session, _job):
-        async with session.get(f"{base}/healthz/db") as response:
-            await response.read()
-            return response.status
-
+    ceiling = ceiling_of(base)
     dispatcher = {"Authorization": f"Token {data['dispatcher_token']}"}
     officer = {"Authorization": f"Token {data['officer_token']}"}
 
@@ -70,10 +48,7 @@ async def _measure(base, data):
 
     await run_phase("warm-up", range(200), CONCURRENCY, ceiling)
     top = await run_phase("ceiling", range(4000), CONCURRENCY, ceiling)
-    rng = random.Random(1)  # the same attempts as the rush
-    weights = [3 if 2 <= n <= 8 else 1 for n in range(len(data["slots"]))]
-    attempts = [(declaration, rng.choices(data["slots"], weights)[0]) for declaration in data["declarations"]]
-    rush = await run_phase("floor-bk", attempts, CONCURRENCY, book)
+    rush = await run_phase("floor-bk", rush_attempts(data), CONCURRENCY, book)
     tokens = await asyncio.to_thread(
         lambda: list(Pass.objects.filter(revoked_at__isnull=True).values_list("token", flat=True))
     )

@@ -4,9 +4,7 @@ are, a slot's capacity never drops below its bookings, and lists cost the same f
 import itertools
 import secrets
 
-import pyotp
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
@@ -24,16 +22,6 @@ from tests.factories import UserFactory, VehicleFactory, officer
 pytestmark = pytest.mark.django_db
 
 _references = itertools.count(1)
-
-
-@pytest.fixture
-def admin_as(client):
-    def sign_in(user):
-        TOTP.activate(user, pyotp.random_base32())
-        client.force_login(user)
-        return client
-
-    return sign_in
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ import threading
 import time as time_module
 from datetime import datetime, time, timedelta
 
-import pyotp
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -147,20 +145,14 @@ def test_a_new_slot_length_replaces_the_empty_slots_and_keeps_the_booked_hour(kh
     assert _overlapping(lane) == []
 
 
-def _admin(user, client):
-    TOTP.activate(user, pyotp.random_base32())
-    client.force_login(user)
-    return client
-
-
-def test_saving_a_lane_in_the_back_office_applies_the_plan_and_says_what_changed(client):
+def test_saving_a_lane_in_the_back_office_applies_the_plan_and_says_what_changed(admin_as):
     khorgos = Port.objects.get(code="KHG")
     operator = officer(roles.PORT_OPERATOR, ["KHG"])
     lane = _energy(khorgos)
     day = port_day(khorgos, 2)
     slot = slot_at(khorgos, "energy", day, 10)
     Slot.objects.filter(pk=slot.pk).update(booked=4)
-    client = _admin(operator, client)
+    client = admin_as(operator)
     url = reverse("admin:bookings_lane_change", args=[lane.pk])
     form = {
         "name": lane.name,
@@ -180,12 +172,12 @@ def test_saving_a_lane_in_the_back_office_applies_the_plan_and_says_what_changed
     assert (applied.actor, applied.data["changed"], applied.data["held"]) == (operator, 24, 1)
 
 
-def test_an_operator_of_another_port_changes_nothing(client):
+def test_an_operator_of_another_port_changes_nothing(admin_as):
     khorgos = Port.objects.get(code="KHG")
     stranger = officer(roles.PORT_OPERATOR, ["TKS"])
     lane = _energy(khorgos)
     slot = slot_at(khorgos, "energy", port_day(khorgos, 2), 10)
-    client = _admin(stranger, client)
+    client = admin_as(stranger)
     url = reverse("admin:bookings_lane_change", args=[lane.pk])
     response = client.post(
         url, {"name": lane.name, "type": lane.type, "direction": lane.direction, "capacity": "1"}
