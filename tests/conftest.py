@@ -8,7 +8,9 @@ import os
 import shutil
 from dataclasses import dataclass
 
+import pyotp
 import pytest
+from allauth.mfa.totp.internal.auth import TOTP
 from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
@@ -204,3 +206,15 @@ def token_api_as():
         return api
 
     return as_user
+
+
+@pytest.fixture
+def admin_as(client):
+    """The test client signed in as an officer with two-factor set up, as the admin wants."""
+
+    def sign_in(user):
+        TOTP.activate(user, pyotp.random_base32())
+        client.force_login(user)
+        return client
+
+    return sign_in

@@ -1,8 +1,6 @@
 from datetime import datetime, time, timedelta
 
-import pyotp
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP
 from django.utils import timezone
 
 from bookings import services
@@ -39,15 +37,3 @@ def submitted(draft, firm_a):
 @pytest.fixture
 def energy_slot(khorgos):
     return slot_at(khorgos, "energy", port_day(khorgos), 10)
-
-
-@pytest.fixture
-def admin_as(client):
-    """The test client signed in as an officer with two-factor set up, as the admin wants."""
-
-    def sign_in(user):
-        TOTP.activate(user, pyotp.random_base32())
-        client.force_login(user)
-        return client
-
-    return sign_in

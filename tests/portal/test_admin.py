@@ -1,8 +1,6 @@
 """The back office: officers see their own ports only; firm verification needs the permission."""
 
-import pyotp
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP
 from django.urls import reverse
 
 from portal import roles
@@ -12,43 +10,33 @@ from tests.factories import officer
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def officer_client(client):
-    def sign_in(user):
-        TOTP.activate(user, pyotp.random_base32())
-        client.force_login(user)
-        return client
-
-    return sign_in
-
-
-def test_officers_see_only_their_ports(officer_client, officer_x, officer_y):
+def test_officers_see_only_their_ports(admin_as, officer_x, officer_y):
     supervisor = officer(roles.SUPERVISOR, ["KHG", "TKS"])
     supervisor.groups.add(*officer_x.groups.all())
     seen = {}
     for name, user in {"x": officer_x, "y": officer_y}.items():
         user.groups.first().permissions.add(*supervisor.groups.first().permissions.all())
-        response = officer_client(user).get(reverse("admin:portal_port_changelist"))
+        response = admin_as(user).get(reverse("admin:portal_port_changelist"))
         assert response.status_code == 200
         seen[name] = sorted(p.code for p in response.context["cl"].result_list)
     assert seen == {"x": ["KHG"], "y": ["TKS"]}
 
 
-def test_officer_of_another_port_gets_404_on_a_port_page(officer_client, officer_x):
+def test_officer_of_another_port_gets_404_on_a_port_page(admin_as, officer_x):
     from portal.models import Port
 
     officer_x.groups.first().permissions.add(
         *officer(roles.PORT_OPERATOR, []).groups.first().permissions.all()
     )
-    client = officer_client(officer_x)
+    client = admin_as(officer_x)
     takshken = Port.objects.get(code="TKS")
     response = client.get(reverse("admin:portal_port_change", args=[takshken.pk]))
     assert response.status_code == 302  # the admin's "does not exist" redirect, nothing shown
     assert response.url == reverse("admin:index")
 
 
-def test_customs_officer_verifies_a_firm_from_the_admin(officer_client, officer_x, firm_a):
-    client = officer_client(officer_x)
+def test_customs_officer_verifies_a_firm_from_the_admin(admin_as, officer_x, firm_a):
+    client = admin_as(officer_x)
     response = client.post(
         reverse("admin:portal_organisation_changelist"),
         {"action": "verify_organisations", "_selected_action": [firm_a.organisation.pk]},
@@ -57,9 +45,9 @@ def test_customs_officer_verifies_a_firm_from_the_admin(officer_client, officer_
     assert Organisation.objects.get(pk=firm_a.organisation.pk).verified_by == officer_x
 
 
-def test_border_officer_cannot_verify_firms(officer_client, firm_a):
+def test_border_officer_cannot_verify_firms(admin_as, firm_a):
     border = officer(roles.BORDER_INSPECTION_OFFICER, ["KHG"])
-    client = officer_client(border)
+    client = admin_as(border)
     response = client.get(reverse("admin:portal_organisation_changelist"))
     assert response.status_code == 200
     assert "verify_organisations" not in response.content.decode()
